@@ -1,0 +1,110 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Registry } from 'prom-client';
+import type { ListenAddress } from '../config/schemas.js';
+import type { Readiness } from './readiness.js';
+
+/** Extra admin routes a sidecar may add, e.g. the ambassador's GET /clusters. */
+export type AdminRoute = (request: IncomingMessage, response: ServerResponse) => void | Promise<void>;
+
+export interface AdminServerOptions {
+  listen: ListenAddress;
+  registry: Registry;
+  readiness: Readiness;
+  routes?: Record<string, AdminRoute>;
+}
+
+export function sendJson(
+  response: ServerResponse,
+  status: number,
+  body: unknown,
+  type = 'application/json',
+): void {
+  const text = `${JSON.stringify(body)}\n`;
+  response.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
+  response.end(text);
+}
+
+/**
+ * The admin port: /livez (alias /healthz), /readyz, /metrics and sidecar routes.
+ * Liveness only says the event loop answers; readiness runs every registered check.
+ */
+export class AdminServer {
+  readonly #server: Server;
+  readonly #options: AdminServerOptions;
+
+  constructor(options: AdminServerOptions) {
+    this.#options = options;
+    this.#server = createServer((request, response) => {
+      this.#handle(request, response).catch((error: unknown) => {
+        if (!response.headersSent) sendJson(response, 500, { error: String(error) });
+        else response.destroy();
+      });
+    });
+    this.#server.headersTimeout = 10_000;
+    this.#server.requestTimeout = 30_000;
+    this.#server.keepAliveTimeout = 5_000;
+  }
+
+  async #handle(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const path = (request.url ?? '/').split('?')[0] ?? '/';
+    if (request.method !== 'GET' && request.method !== 'HEAD') {
+      sendJson(response, 405, { error: 'method not allowed' });
+      return;
+    }
+    switch (path) {
+      case '/livez':
+      case '/healthz':
+        sendJson(response, 200, { status: 'ok' });
+        return;
+      case '/readyz': {
+        const report = await this.#options.readiness.report();
+        sendJson(response, report.ready ? 200 : 503, {
+          status: report.ready ? 'ready' : 'not ready',
+          ...report,
+        });
+        return;
+      }
+      case '/metrics': {
+        const registry = this.#options.registry;
+        const text = await registry.metrics();
+        response.writeHead(200, { 'content-type': registry.contentType });
+        response.end(text);
+        return;
+      }
+    }
+    const route = this.#options.routes?.[path];
+    if (route) {
+      await route(request, response);
+      return;
+    }
+    sendJson(response, 404, {
+      error: 'not found',
+      routes: ['/livez', '/readyz', '/metrics', ...Object.keys(this.#options.routes ?? {})],
+    });
+  }
+
+  async start(): Promise<AddressInfo> {
+    const { host, port } = this.#options.listen;
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    return this.address();
+  }
+
+  address(): AddressInfo {
+    return this.#server.address() as AddressInfo;
+  }
+
+  async stop(): Promise<void> {
+    if (!this.#server.listening) return;
+    await new Promise<void>((resolve) => {
+      this.#server.close(() => resolve());
+      this.#server.closeAllConnections();
+    });
+  }
+}

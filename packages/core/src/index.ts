@@ -1,0 +1,35 @@
+export { z } from 'zod';
+export { Readiness, type ReadinessCheck, type ReadinessReport } from './admin/readiness.js';
+export { type AdminRoute, AdminServer, type AdminServerOptions, sendJson } from './admin/server.js';
+export { type CliIo, EXIT, runCli } from './cli.js';
+export { ConfigError, isUserError, UsageError } from './config/errors.js';
+export { type Environment, interpolate } from './config/interpolate.js';
+export { formatPath, type LoadOptions, loadConfigFile, parseConfig } from './config/load.js';
+export {
+  byteSize,
+  type ListenAddress,
+  type LogLevel,
+  listenAddress,
+  logLevel,
+  parseListenAddress,
+  type RuntimeSections,
+  runtimeSections,
+} from './config/schemas.js';
+export { type Component, component } from './lifecycle/component.js';
+export {
+  Sidecar,
+  type SidecarContext,
+  type SidecarDefinition,
+  type SidecarStartOptions,
+  type StopResult,
+} from './lifecycle/sidecar.js';
+export { createLogger, type Logger, type LoggerOptions, REDACTED_KEYS } from './telemetry/logger.js';
+export {
+  Counter,
+  createRegistry,
+  Gauge,
+  Histogram,
+  metricPrefix,
+  Registry,
+  Summary,
+} from './telemetry/metrics.js';

@@ -1,0 +1,114 @@
+#!/usr/bin/env node
+// `npm run demo`: the toolkit on one machine, wired as in a Pod, with no external server.
+// A shared directory stands in for the emptyDir volume and 127.0.0.1 for the Pod's network namespace.
+// Every sidecar with a config in examples/demo/<name>.yaml joins. Ctrl-C (or DEMO_DURATION_MS) stops all.
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+
+const root = resolve(import.meta.dirname, '..');
+const work = resolve(process.env.DEMO_DIR ?? join(root, '.demo'));
+rmSync(work, { recursive: true, force: true });
+mkdirSync(join(work, 'logs'), { recursive: true });
+mkdirSync(join(work, 'state'), { recursive: true });
+
+const children = [];
+const colors = [36, 33, 35, 32, 34, 31];
+function run(name, args, env = {}) {
+  const color = colors[children.length % colors.length];
+  const child = spawn(process.execPath, args, {
+    cwd: root,
+    env: { ...process.env, DEMO_DIR: work, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const prefix = `\x1b[${color}m${name.padEnd(16)}\x1b[0m| `;
+  for (const stream of [child.stdout, child.stderr]) {
+    let rest = '';
+    stream.on('data', (chunk) => {
+      rest += chunk.toString();
+      const lines = rest.split('\n');
+      rest = lines.pop() ?? '';
+      for (const line of lines)
+        process.stdout.write(`${prefix}${line.length > 300 ? `${line.slice(0, 300)}...` : line}\n`);
+    });
+  }
+  child.on('exit', (code, signal) => {
+    process.stdout.write(`${prefix}exited (${signal ?? `code ${code}`})\n`);
+  });
+  children.push({ name, child });
+  return child;
+}
+
+const app = {
+  PORT: '8080',
+  LOG_FILE: join(work, 'logs', 'app.log'),
+  LOG_INTERVAL_MS: '2000',
+  UPSTREAM_URL: 'http://127.0.0.1:15001/',
+};
+run('app', ['packages/demo-app/bin/demo-app.js'], { ...app, INSTANCE: 'app' });
+run('upstream-1', ['packages/demo-app/bin/demo-app.js'], {
+  PORT: '8081',
+  INSTANCE: 'upstream-1',
+  LOG_INTERVAL_MS: '0',
+});
+run('upstream-2', ['packages/demo-app/bin/demo-app.js'], {
+  PORT: '8082',
+  INSTANCE: 'upstream-2',
+  LOG_INTERVAL_MS: '0',
+});
+
+const joined = [];
+for (const file of readdirSync(join(root, 'examples/demo'))
+  .filter((f) => f.endsWith('.yaml'))
+  .sort()) {
+  const name = file.replace(/\.yaml$/, '');
+  const bin = join(root, 'packages', name, 'bin', `${name}.js`);
+  if (!existsSync(bin)) continue;
+  joined.push(name);
+  run(name, [bin, '--config', join('examples/demo', file)]);
+}
+
+const open = [
+  ['the app', 'http://127.0.0.1:8080/  (its logs: ' + app.LOG_FILE + ')'],
+  ['app -> ambassador -> upstreams', 'http://127.0.0.1:8080/call'],
+];
+if (joined.includes('log-shipper'))
+  open.push(['log-shipper admin', 'http://127.0.0.1:2020/metrics  (events on stdout)']);
+if (joined.includes('ambassador')) open.push(['ambassador clusters', 'http://127.0.0.1:9901/clusters']);
+if (joined.includes('metrics-adapter')) {
+  open.push(['health from /metrics', 'http://127.0.0.1:9102/health']);
+  open.push(['metrics from JSON', 'http://127.0.0.1:9102/metrics']);
+  open.push(['flip the app unready', 'http://127.0.0.1:8080/admin/ready?value=0  (and ?value=1)']);
+}
+setTimeout(() => {
+  process.stdout.write(
+    `\nsidecar-kit demo: app + ${joined.length ? joined.join(', ') : 'no sidecars yet'}; state in ${work}\n`,
+  );
+  for (const [what, url] of open) process.stdout.write(`  ${what.padEnd(32)} ${url}\n`);
+  process.stdout.write('Ctrl-C stops everything.\n\n');
+}, 1500);
+
+let stopping = false;
+async function stop() {
+  if (stopping) return;
+  stopping = true;
+  process.stdout.write('\nstopping: sidecars first get SIGTERM after the app, as native sidecars do\n');
+  const exited = (child) =>
+    child.exitCode !== null || child.signalCode !== null
+      ? Promise.resolve()
+      : new Promise((r) => child.once('exit', r));
+  const apps = children.filter((c) => !joined.includes(c.name));
+  for (const { child } of apps) child.kill('SIGTERM');
+  await Promise.all(apps.map(({ child }) => exited(child)));
+  const sidecars = children.filter((c) => joined.includes(c.name));
+  for (const { child } of sidecars) child.kill('SIGTERM');
+  await Promise.all(sidecars.map(({ child }) => exited(child)));
+  const failed = children.filter(({ child }) => child.exitCode !== 0);
+  process.stdout.write(
+    failed.length ? `not clean: ${failed.map((c) => c.name).join(', ')}\n` : 'all stopped cleanly\n',
+  );
+  process.exit(failed.length ? 1 : 0);
+}
+process.on('SIGINT', stop);
+process.on('SIGTERM', stop);
+if (process.env.DEMO_DURATION_MS) setTimeout(stop, Number(process.env.DEMO_DURATION_MS));
