@@ -5,13 +5,23 @@
 # when it differs, and finishes with `podman info`.
 #
 # Network safety: this machine must never give containers private-range addresses
-# (10.x / 172.16-31.x / 192.168.x). Podman's default network is a bridge on 10.88.0.0/16 and
-# `podman run` / `podman build` / `podman kube play` use it unless told otherwise, so the
-# config below sets `netns = "none"` as the default: a container only gets a network when a
-# test asks for one explicitly (`--network none`, `--network ns:/run/netns/NAME`, or
-# `--network host` for `podman build` steps that must reach the npm registry).
+# (10.x / 172.16-31.x / 192.168.x). Out of the box, podman's default network "podman" is a CNI
+# bridge on 10.88.0.0/16 (/etc/cni/net.d/87-podman-bridge.conflist, shipped by the podman
+# package) and `podman build` RUN steps, `podman run` and `podman kube play` join it unless told
+# otherwise; the first use creates the cni-podman0 bridge and iptables chains (seen: a RUN step
+# got 10.88.0.2). `netns = "none"` in containers.conf covers `podman run` but NOT `podman build`.
+# So this script:
+#   - makes the default network a CNI network with only the loopback plugin
+#     ("sidecar-kit-loopback"): anything that falls back to the default network gets a netns
+#     with just 127.0.0.1, no bridge, no iptables;
+#   - renames the shipped bridge conflist so no "podman" bridge network exists at all
+#     (dpkg keeps a removed conffile removed on upgrade);
+#   - pins network_backend = "cni": netavark has no loopback-only driver.
+# Ask for a network explicitly when needed: `--network none`, `--network ns:/run/netns/NAME`, or
+# `--network host` for `podman build` steps that must reach the npm registry.
 # Packages are installed with --no-install-recommends: docker-compose recommends docker.io,
-# whose daemon would create the docker0 bridge on 172.17.0.0/16.
+# whose daemon would create the docker0 bridge on 172.17.0.0/16, and golang-github-containers-
+# common recommends netavark.
 set -euo pipefail
 
 if [[ ${EUID} -ne 0 ]]; then
@@ -23,8 +33,10 @@ log() { printf 'install-podman: %s\n' "$*"; }
 
 # crun fails on this machine (cgroups in hybrid mode): install runc alongside podman so apt
 # satisfies podman's "crun | runc" dependency with runc. busybox-static is used by
-# images/base/build-local-bases.sh for the builder image's /bin/sh.
-packages=(podman runc docker-compose iproute2 uidmap busybox-static)
+# images/base/build-local-bases.sh for the builder image's /bin/sh. catatonit is only a
+# "Recommends" of podman but `podman pod create` needs it to build its local pause image
+# ("finding pause binary: exec: catatonit: executable file not found").
+packages=(podman runc catatonit docker-compose iproute2 uidmap busybox-static)
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
@@ -50,7 +62,7 @@ want=$(cat <<'CONF'
 [containers]
 # Raising limits is not permitted on this machine.
 default_ulimits = ["nofile=1024:1024", "nproc=1000:1000"]
-# No default network: never join podman's bridge (10.88.0.0/16). Ask for a network explicitly.
+# No network unless asked for: never join a bridge.
 netns = "none"
 
 [engine]
@@ -58,6 +70,12 @@ netns = "none"
 runtime = "runc"
 cgroup_manager = "cgroupfs"
 events_logger = "file"
+
+[network]
+network_backend = "cni"
+# Loopback-only CNI network (see below), used by `podman build` RUN steps and `kube play`
+# when no --network is given.
+default_network = "sidecar-kit-loopback"
 CONF
 )
 mkdir -p /etc/containers
@@ -72,17 +90,37 @@ else
   log "wrote $conf"
 fi
 
-# Check that no bridge network config exists that something could attach to by name.
-# (Podman 4.3 keeps its default "podman" network in memory and only creates the bridge
-# interface when a container joins it; a config file in these dirs would be a user-made one.)
-for d in /etc/containers/networks /etc/cni/net.d; do
-  if [[ -d $d ]] && compgen -G "$d/*" >/dev/null; then
-    log "note: network configs present in $d: $(ls "$d" | tr '\n' ' ')"
+cni_dir=/etc/cni/net.d
+loopback_conf=$cni_dir/10-sidecar-kit-loopback.conflist
+want_net='{
+  "cniVersion": "0.4.0",
+  "name": "sidecar-kit-loopback",
+  "plugins": [{ "type": "loopback" }]
+}'
+mkdir -p "$cni_dir"
+if [[ -f $loopback_conf ]] && [[ "$(cat "$loopback_conf")" == "$want_net" ]]; then
+  log "$loopback_conf already up to date"
+else
+  printf '%s\n' "$want_net" >"$loopback_conf"
+  log "wrote $loopback_conf"
+fi
+bridge_conf=$cni_dir/87-podman-bridge.conflist
+if [[ -f $bridge_conf ]]; then
+  mv "$bridge_conf" "$bridge_conf.disabled-by-sidecar-kit"
+  log "disabled podman's default bridge network ($bridge_conf -> *.disabled-by-sidecar-kit)"
+fi
+
+# Report any bridge network that could still be joined by name, and any bridge already made.
+for f in "$cni_dir"/*.conflist "$cni_dir"/*.conf /etc/containers/networks/*.json; do
+  [[ -f $f ]] || continue
+  if grep -q '"type": *"bridge"\|"driver": *"bridge"' "$f"; then
+    log "WARNING: bridge network config $f exists; do not use that network" >&2
   fi
 done
-for ifc in podman0 cni-podman0 docker0; do
+for ifc in cni-podman0 podman0 docker0; do
   if ip link show "$ifc" >/dev/null 2>&1; then
-    log "WARNING: bridge interface $ifc exists; some container used a bridge network" >&2
+    log "WARNING: bridge interface $ifc exists: a container used a bridge network." >&2
+    log "  remove: ip link del $ifc; then drop the CNI-*/NETAVARK-* iptables chains" >&2
   fi
 done
 
@@ -95,5 +133,10 @@ read -r rt cg nb ver <<<"$out"
 log "podman $ver ok (runtime=$rt cgroups=$cg network-backend=$nb)"
 if [[ $rt != runc ]]; then
   echo "install-podman.sh: expected OCI runtime runc, got $rt" >&2
+  exit 1
+fi
+if [[ $(podman network ls --format '{{.Name}} {{.Driver}}') != "sidecar-kit-loopback loopback" ]]; then
+  echo "install-podman.sh: unexpected podman networks:" >&2
+  podman network ls >&2
   exit 1
 fi
