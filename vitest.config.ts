@@ -23,6 +23,14 @@ export default defineConfig({
           include: ['packages/*/test/**/*.int.test.ts'],
         },
       },
+      {
+        extends: true,
+        test: {
+          name: 'e2e',
+          include: ['test/e2e/**/*.e2e.test.ts'],
+          testTimeout: 300_000,
+        },
+      },
     ],
   },
 });

@@ -1,0 +1,65 @@
+import { parseAllDocuments, stringify } from 'yaml';
+import { run } from './exec.js';
+
+export type Manifest = Record<string, unknown> & { kind: string; metadata: { name: string } };
+type Container = Record<string, unknown> & {
+  name: string;
+  env?: Array<Record<string, unknown>>;
+  restartPolicy?: string;
+};
+type PodSpec = Record<string, unknown> & {
+  containers: Container[];
+  initContainers?: Container[];
+  restartPolicy?: string;
+};
+
+/** `kubectl kustomize DIR`, what `kubectl apply -k DIR` would send, parsed. */
+export async function kustomize(dir: string): Promise<Manifest[]> {
+  const { stdout } = await run('kubectl', ['kustomize', dir]);
+  return parseAllDocuments(stdout).map((doc) => doc.toJS() as Manifest);
+}
+
+export function toYaml(manifests: Manifest[]): string {
+  return manifests.map((m) => stringify(m)).join('---\n');
+}
+
+export function podSpec(pod: Manifest): PodSpec {
+  return pod['spec'] as PodSpec;
+}
+
+export interface PodmanAdaptation {
+  /** Environment values to set (or replace) per container name. */
+  env?: Record<string, Record<string, string>>;
+  /** Extra containers, e.g. Deployment replicas that must live in the Pod's own network namespace. */
+  extraContainers?: Container[];
+  dnsNameserver?: string;
+}
+
+/**
+ * podman 4.3's `kube play` ignores `restartPolicy: Always` on init containers (it would wait for
+ * the native sidecar to exit and never start the app), so for podman the native sidecars become
+ * ordinary containers listed first. Everything else in the manifest is played as written.
+ */
+export function adaptPodForPodman(pod: Manifest, adaptation: PodmanAdaptation = {}): Manifest {
+  const copy = structuredClone(pod);
+  const spec = podSpec(copy);
+  const sidecars = (spec.initContainers ?? []).filter((c) => c.restartPolicy === 'Always');
+  for (const sidecar of sidecars) delete sidecar.restartPolicy;
+  spec.initContainers = (spec.initContainers ?? []).filter((c) => !sidecars.includes(c));
+  if (spec.initContainers.length === 0) delete spec.initContainers;
+  // With init containers and restartPolicy Always, podman 4.3 waits 20 s per init container.
+  else spec.restartPolicy = 'OnFailure';
+  spec.containers = [...sidecars, ...spec.containers, ...(adaptation.extraContainers ?? [])];
+  for (const container of spec.containers) {
+    const overrides = adaptation.env?.[container.name];
+    if (!overrides) continue;
+    const env = (container.env ?? []).filter((e) => !(String(e['name']) in overrides));
+    for (const [name, value] of Object.entries(overrides)) env.push({ name, value });
+    container.env = env;
+  }
+  if (adaptation.dnsNameserver) {
+    spec['dnsPolicy'] = 'None';
+    spec['dnsConfig'] = { nameservers: [adaptation.dnsNameserver] };
+  }
+  return copy;
+}
