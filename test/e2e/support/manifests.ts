@@ -38,7 +38,8 @@ export interface PodmanAdaptation {
 /**
  * podman 4.3's `kube play` ignores `restartPolicy: Always` on init containers (it would wait for
  * the native sidecar to exit and never start the app), so for podman the native sidecars become
- * ordinary containers listed first. Everything else in the manifest is played as written.
+ * ordinary containers listed first. Ports and probes are dropped (see below); everything else in
+ * the manifest (images, args, env, Downward API, volumes, securityContext) is played as written.
  */
 export function adaptPodForPodman(pod: Manifest, adaptation: PodmanAdaptation = {}): Manifest {
   const copy = structuredClone(pod);
@@ -51,6 +52,11 @@ export function adaptPodForPodman(pod: Manifest, adaptation: PodmanAdaptation = 
   else spec.restartPolicy = 'OnFailure';
   spec.containers = [...sidecars, ...spec.containers, ...(adaptation.extraContainers ?? [])];
   for (const container of spec.containers) {
+    // With --network none podman refuses port mappings, and it turns probes into healthchecks
+    // that exec inside the container (no shell or curl in distroless): the tests call the same
+    // endpoints the probes name from the Pod's network namespace instead.
+    delete container['ports'];
+    for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) delete container[probe];
     const overrides = adaptation.env?.[container.name];
     if (!overrides) continue;
     const env = (container.env ?? []).filter((e) => !(String(e['name']) in overrides));
