@@ -137,3 +137,23 @@ describe('valid configuration', () => {
     expect(listenAddress.safeParse('0.0.0.0').success).toBe(false);
   });
 });
+
+describe('interpolation details', () => {
+  const schema = z.strictObject({
+    ...runtimeSections({ adminListen: '127.0.0.1:2020' }),
+    name: z.string().optional(),
+  });
+
+  it('resolves references nested in a default', () => {
+    const text = 'name: "${A:-backend.${NS:-default}.svc}"';
+    expect(parseConfig(text, schema, { env: {} }).name).toBe('backend.default.svc');
+    expect(parseConfig(text, schema, { env: { NS: 'shop' } }).name).toBe('backend.shop.svc');
+    expect(parseConfig(text, schema, { env: { A: 'direct' } }).name).toBe('direct');
+  });
+
+  it('keeps a lone $ and rejects a malformed reference', () => {
+    expect(parseConfig('name: "cost $5"', schema, { env: {} }).name).toBe('cost $5');
+    expect(() => parseConfig('name: "${1BAD}"', schema, { env: {} })).toThrow(/not a variable reference/);
+    expect(() => parseConfig('name: "${OPEN"', schema, { env: {} })).toThrow(/unclosed/);
+  });
+});
