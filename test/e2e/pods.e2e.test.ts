@@ -11,7 +11,10 @@ afterEach(async () => {
   pod = undefined;
 });
 
-async function play(example: string, adapt: Parameters<typeof adaptPodForPodman>[1] = {}): Promise<PlayedPod> {
+async function play(
+  example: string,
+  adapt: Parameters<typeof adaptPodForPodman>[1] = {},
+): Promise<PlayedPod> {
   const manifests = await kustomize(join(examples, example));
   const played = manifests
     .filter((m) => m.kind === 'Pod' || m.kind === 'ConfigMap')
