@@ -32,8 +32,15 @@ export interface PodmanAdaptation {
   env?: Record<string, Record<string, string>>;
   /** Extra containers, e.g. Deployment replicas that must live in the Pod's own network namespace. */
   extraContainers?: Container[];
-  dnsNameserver?: string;
 }
+
+// Downward API fields podman 4.3 cannot fill ("fieldPath ... is either not valid or not supported"),
+// with the values a kubelet would give a Pod in the default namespace on this node.
+const UNSUPPORTED_FIELDS: Record<string, string> = {
+  'metadata.namespace': 'default',
+  'spec.nodeName': 'podman-node',
+  'status.podIP': '127.0.0.1',
+};
 
 /**
  * podman 4.3's `kube play` ignores `restartPolicy: Always` on init containers (it would wait for
@@ -57,15 +64,20 @@ export function adaptPodForPodman(pod: Manifest, adaptation: PodmanAdaptation = 
     // endpoints the probes name from the Pod's network namespace instead.
     delete container['ports'];
     for (const probe of ['livenessProbe', 'readinessProbe', 'startupProbe']) delete container[probe];
+    for (const entry of container.env ?? []) {
+      const fieldPath = (entry['valueFrom'] as { fieldRef?: { fieldPath?: string } } | undefined)?.fieldRef
+        ?.fieldPath;
+      const value = fieldPath === undefined ? undefined : UNSUPPORTED_FIELDS[fieldPath];
+      if (value !== undefined) {
+        delete entry['valueFrom'];
+        entry['value'] = value;
+      }
+    }
     const overrides = adaptation.env?.[container.name];
     if (!overrides) continue;
     const env = (container.env ?? []).filter((e) => !(String(e['name']) in overrides));
     for (const [name, value] of Object.entries(overrides)) env.push({ name, value });
     container.env = env;
-  }
-  if (adaptation.dnsNameserver) {
-    spec['dnsPolicy'] = 'None';
-    spec['dnsConfig'] = { nameservers: [adaptation.dnsNameserver] };
   }
   return copy;
 }
