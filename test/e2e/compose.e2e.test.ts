@@ -95,9 +95,8 @@ describe('example compose files run with docker-compose against podman', () => {
     await waitFor('shipping to go on after the restart', async () => (await count()) >= before + 40, {
       timeoutMs: 120_000,
     });
-    await running.compose(['stop', '-t', '10', 'app']);
     const logFile = joinPath(
-      await volumeMountpoint(`${running.project.replace(/[^a-z0-9]/g, '')}_app-logs`),
+      await volumeMountpoint(`${running.project.replace(/[^-_a-z0-9]/g, '')}_app-logs`),
       'app.log',
     );
     await proveLogsShippedExactlyOnce(curlEs, logFile, 'logs-demo-app-*');
