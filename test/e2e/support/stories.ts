@@ -67,7 +67,15 @@ export async function startEsInNamespace(pid: number): Promise<EsServer> {
 }
 
 interface Hit {
-  _source: { message?: string; seq?: number; log?: { offset?: number; file?: { path?: string } } };
+  _source: Record<string, unknown>;
+}
+
+/** A field of a document, whether it was sent nested ({log: {offset}}) or dotted ({"log.offset"}). */
+function field(source: Record<string, unknown>, path: string): unknown {
+  if (path in source) return source[path];
+  let current: unknown = source;
+  for (const key of path.split('.')) current = (current as Record<string, unknown> | undefined)?.[key];
+  return current;
 }
 
 /**
@@ -99,14 +107,17 @@ export async function proveLogsShippedExactlyOnce(
         JSON.stringify({ size: 10_000, query: { match_all: {} } }),
       ]);
       const found = (JSON.parse(body) as { hits?: { hits: Hit[] } }).hits?.hits ?? [];
-      const seqs = new Set(found.map((hit) => hit._source.seq));
+      const seqs = new Set(found.map((hit) => field(hit._source, 'seq')));
       return expected.every((seq) => seqs.has(seq)) ? found : undefined;
     },
     { timeoutMs: 120_000, intervalMs: 1_000 },
   );
-  const positions = hits.map((hit) => `${hit._source.log?.file?.path}:${hit._source.log?.offset}`);
+  const positions = hits.map(
+    (hit) => `${field(hit._source, 'log.file.path')}:${field(hit._source, 'log.offset')}`,
+  );
+  expect(positions.every((position) => !position.includes('undefined'))).toBe(true);
   expect(new Set(positions).size).toBe(hits.length);
-  const sequences = hits.map((hit) => hit._source.seq);
+  const sequences = hits.map((hit) => field(hit._source, 'seq'));
   expect(new Set(sequences).size).toBe(hits.length);
   return lines.length;
 }
