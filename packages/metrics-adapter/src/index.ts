@@ -1,1 +1,29 @@
-export {};
+import { createRequire } from 'node:module';
+import type { SidecarDefinition } from '@sidecar-kit/core';
+import { configSchema } from './config.js';
+import { AdapterMetrics } from './metrics.js';
+import { AdapterServer } from './server.js';
+
+export { configSchema, type EndpointConfig, type MetricsAdapterConfig } from './config.js';
+export { type HealthBody, HealthEndpoint } from './endpoints/health.js';
+export { JsonMetricsEndpoint } from './endpoints/json-metrics.js';
+export { type Expression, ExpressionError, evaluate, parseExpression } from './expr/expression.js';
+export { parsePath, select } from './json/path.js';
+export { type ParsedMetrics, ParseError, parsePrometheusText, type Sample } from './prometheus/parser.js';
+export { AdapterServer } from './server.js';
+export { Upstream } from './source/upstream.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+export const definition: SidecarDefinition<typeof configSchema> = {
+  name: 'metrics-adapter',
+  version,
+  description: "serves the monitoring interface a system expects, computed from the app's own",
+  schema: configSchema,
+  help: 'Config reference: https://github.com/sidecar-kit/sidecar-kit/tree/main/packages/metrics-adapter#configuration',
+  create: ({ config, logger, registry, metricPrefix, readiness }) => {
+    const server = new AdapterServer(config, new AdapterMetrics(registry, metricPrefix), logger);
+    readiness.register('listener', () => (server.address() ? true : 'listener not started'));
+    return [server];
+  },
+};

@@ -1,0 +1,78 @@
+import type { EndpointConfig } from '../config.js';
+import { type Expression, evaluate, parseExpression } from '../expr/expression.js';
+import type { AdapterMetrics } from '../metrics.js';
+import { parsePrometheusText, type Sample } from '../prometheus/parser.js';
+import { Upstream } from '../source/upstream.js';
+
+export interface HealthBody {
+  status: 'pass' | 'fail';
+  output?: string;
+  checks: Record<
+    string,
+    Array<{
+      status: 'pass' | 'fail';
+      observedValue: number | number[] | null;
+      observedUnit?: string;
+      output?: string;
+      time: string;
+    }>
+  >;
+}
+
+/** `/health` from Prometheus metrics: 200 + pass when every check passes, else 503 + fail (IETF health draft shape). */
+export class HealthEndpoint {
+  readonly #upstream: Upstream<Sample[]>;
+  readonly #checks: Array<{ name: string; expression: Expression }>;
+
+  constructor(
+    readonly config: EndpointConfig,
+    private readonly metrics: AdapterMetrics,
+  ) {
+    const source = config.source!;
+    this.#checks = (config.checks ?? []).map((check) => ({
+      name: check.name,
+      expression: parseExpression(check.expr),
+    }));
+    this.#upstream = new Upstream({
+      url: source.url,
+      timeoutMs: source.timeoutMs,
+      cacheMs: source.cacheMs,
+      maxBytes: source.maxBytes,
+      transform: (body) => parsePrometheusText(body).samples,
+      onFetch: (outcome) => metrics.fetched(source.url, outcome),
+    });
+  }
+
+  async evaluate(): Promise<{ status: number; body: HealthBody }> {
+    const fetched = await this.#upstream.get();
+    const time = new Date(fetched.fetchedAt).toISOString();
+    if (!fetched.ok) {
+      const checks: HealthBody['checks'] = {};
+      for (const { name } of this.#checks) {
+        checks[name] = [{ status: 'fail', observedValue: null, output: fetched.reason, time }];
+        this.metrics.checkResult(this.config.path, name, false);
+      }
+      return { status: 503, body: { status: 'fail', output: fetched.reason, checks } };
+    }
+    const checks: HealthBody['checks'] = {};
+    let pass = true;
+    for (const { name, expression } of this.#checks) {
+      const outcome = evaluate(expression, fetched.value);
+      pass &&= outcome.pass;
+      this.metrics.checkResult(this.config.path, name, outcome.pass);
+      checks[name] = [
+        {
+          status: outcome.pass ? 'pass' : 'fail',
+          observedValue: outcome.observedValue,
+          ...(outcome.output
+            ? { output: outcome.output }
+            : outcome.pass
+              ? {}
+              : { output: `${expression.source} is false` }),
+          time,
+        },
+      ];
+    }
+    return { status: pass ? 200 : 503, body: { status: pass ? 'pass' : 'fail', checks } };
+  }
+}

@@ -1,0 +1,110 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { Component, ListenAddress, Logger } from '@sidecar-kit/core';
+import type { MetricsAdapterConfig } from './config.js';
+import { HealthEndpoint } from './endpoints/health.js';
+import { JsonMetricsEndpoint } from './endpoints/json-metrics.js';
+import { ProxyEndpoint } from './endpoints/proxy.js';
+import type { AdapterMetrics } from './metrics.js';
+
+type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<number>;
+
+function send(response: ServerResponse, status: number, body: string, type: string): number {
+  response.writeHead(status, {
+    'content-type': type,
+    'content-length': Buffer.byteLength(body),
+    'cache-control': 'no-store',
+  });
+  response.end(body);
+  return status;
+}
+
+/** The listener the monitoring system and the kubelet call: one route per configured endpoint, plus /healthz. */
+export class AdapterServer implements Component {
+  readonly name = 'adapter-listener';
+  readonly #server: Server;
+  readonly #routes = new Map<string, Handler>();
+  readonly #listen: ListenAddress;
+
+  constructor(
+    config: MetricsAdapterConfig,
+    metrics: AdapterMetrics,
+    private readonly logger: Logger,
+  ) {
+    this.#listen = config.listen;
+    for (const endpoint of config.endpoints) {
+      if (endpoint.proxy) {
+        const proxy = new ProxyEndpoint(endpoint.proxy, endpoint.timeoutMs);
+        this.#routes.set(endpoint.path, (request, response) => proxy.handle(request, response));
+      } else if (endpoint.checks) {
+        const health = new HealthEndpoint(endpoint, metrics);
+        this.#routes.set(endpoint.path, async (_request, response) => {
+          const { status, body } = await health.evaluate();
+          return send(response, status, `${JSON.stringify(body)}\n`, 'application/health+json');
+        });
+      } else {
+        const json = new JsonMetricsEndpoint(endpoint, metrics);
+        this.#routes.set(endpoint.path, async (_request, response) => {
+          const { status, body, type } = await json.render();
+          return send(response, status, body, type);
+        });
+      }
+    }
+    this.#routes.set('/healthz', async (_request, response) =>
+      send(response, 200, '{"status":"pass"}\n', 'application/health+json'),
+    );
+    this.#server = createServer((request, response) => {
+      const path = (request.url ?? '/').split('?')[0] ?? '/';
+      const route = this.#routes.get(path);
+      const done = (code: number) =>
+        metrics.requests.inc({ path: route ? path : 'other', code: String(code) });
+      if (request.method !== 'GET' && request.method !== 'HEAD') {
+        done(send(response, 405, '{"error":"method not allowed"}\n', 'application/json'));
+        return;
+      }
+      if (!route) {
+        done(
+          send(
+            response,
+            404,
+            `${JSON.stringify({ error: 'not found', paths: [...this.#routes.keys()] })}\n`,
+            'application/json',
+          ),
+        );
+        return;
+      }
+      route(request, response).then(done, (error: unknown) => {
+        this.logger.error({ err: error, path }, 'request failed');
+        if (!response.headersSent)
+          done(send(response, 500, '{"error":"internal error"}\n', 'application/json'));
+        else response.destroy();
+      });
+    });
+    this.#server.headersTimeout = 10_000;
+    this.#server.requestTimeout = 30_000;
+    this.#server.maxHeadersCount = 100;
+  }
+
+  address(): AddressInfo {
+    return this.#server.address() as AddressInfo;
+  }
+
+  async start(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.#server.once('error', reject);
+      this.#server.listen(this.#listen.port, this.#listen.host, () => {
+        this.#server.off('error', reject);
+        resolve();
+      });
+    });
+    const { address, port } = this.address();
+    this.logger.info({ listen: `${address}:${port}`, paths: [...this.#routes.keys()] }, 'adapter listening');
+  }
+
+  async stop(deadline: AbortSignal): Promise<void> {
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()));
+    this.#server.closeIdleConnections();
+    deadline.addEventListener('abort', () => this.#server.closeAllConnections(), { once: true });
+    await closed;
+  }
+}

@@ -1,0 +1,108 @@
+import { request } from 'undici';
+
+export type Fetched<T> =
+  | { ok: true; value: T; fetchedAt: number }
+  | { ok: false; reason: string; fetchedAt: number };
+
+export interface UpstreamOptions<T> {
+  url: string;
+  timeoutMs: number;
+  cacheMs: number;
+  maxBytes: number;
+  /** Turns the body into what callers need (parsing happens once per fetch, not per request). */
+  transform: (body: string, contentType: string) => T;
+  onFetch?: (outcome: { ok: boolean; seconds: number; reason?: string }) => void;
+}
+
+/**
+ * The app's endpoint, fetched at most once per cache window however many requests ask:
+ * concurrent callers share the one fetch in flight, and failures are cached like successes,
+ * so an app in trouble is not hammered by its own monitoring.
+ */
+export class Upstream<T> {
+  readonly #options: UpstreamOptions<T>;
+  #cached: Fetched<T> | undefined;
+  #inFlight: Promise<Fetched<T>> | undefined;
+
+  constructor(options: UpstreamOptions<T>) {
+    this.#options = options;
+  }
+
+  get(): Promise<Fetched<T>> {
+    const cached = this.#cached;
+    if (cached && Date.now() - cached.fetchedAt < this.#options.cacheMs) return Promise.resolve(cached);
+    this.#inFlight ??= this.#fetch().then((result) => {
+      this.#cached = result;
+      this.#inFlight = undefined;
+      return result;
+    });
+    return this.#inFlight;
+  }
+
+  async #fetch(): Promise<Fetched<T>> {
+    const { url, timeoutMs, maxBytes } = this.#options;
+    const started = performance.now();
+    const finish = (result: Fetched<T>): Fetched<T> => {
+      this.#options.onFetch?.({
+        ok: result.ok,
+        seconds: (performance.now() - started) / 1000,
+        ...(result.ok ? {} : { reason: result.reason }),
+      });
+      return result;
+    };
+    try {
+      const response = await request(url, {
+        signal: AbortSignal.timeout(timeoutMs),
+        headersTimeout: timeoutMs,
+        bodyTimeout: timeoutMs,
+        headers: {
+          accept:
+            'application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.9,application/json;q=0.8,*/*;q=0.1',
+        },
+      });
+      if (response.statusCode >= 400) {
+        await response.body.dump();
+        return finish({
+          ok: false,
+          reason: `upstream ${url} answered ${response.statusCode}`,
+          fetchedAt: Date.now(),
+        });
+      }
+      const chunks: Buffer[] = [];
+      let size = 0;
+      for await (const chunk of response.body) {
+        size += (chunk as Buffer).length;
+        if (size > maxBytes) {
+          response.body.destroy();
+          return finish({
+            ok: false,
+            reason: `upstream ${url} sent more than ${maxBytes} bytes`,
+            fetchedAt: Date.now(),
+          });
+        }
+        chunks.push(chunk as Buffer);
+      }
+      const contentType = String(response.headers['content-type'] ?? '');
+      try {
+        const value = this.#options.transform(Buffer.concat(chunks).toString('utf8'), contentType);
+        return finish({ ok: true, value, fetchedAt: Date.now() });
+      } catch (error) {
+        return finish({
+          ok: false,
+          reason: `upstream ${url} sent malformed content: ${(error as Error).message}`,
+          fetchedAt: Date.now(),
+        });
+      }
+    } catch (error) {
+      const name = (error as Error).name;
+      const code = (error as NodeJS.ErrnoException).code;
+      const reason =
+        name === 'TimeoutError' || code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT'
+          ? `upstream ${url} did not answer within ${timeoutMs} ms`
+          : code === 'ECONNREFUSED'
+            ? `upstream ${url} refused the connection`
+            : `upstream ${url} failed: ${code ?? (error as Error).message}`;
+      return finish({ ok: false, reason, fetchedAt: Date.now() });
+    }
+  }
+}

@@ -1,0 +1,85 @@
+import parsePrometheusTextFormat from 'parse-prometheus-text-format';
+import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client';
+import { describe, expect, it } from 'vitest';
+import { ParseError, parsePrometheusText } from '../src/index.js';
+
+describe('Prometheus text format parser', () => {
+  it('reads what prom-client writes, agreeing with parse-prometheus-text-format', async () => {
+    const registry = new Registry();
+    new Gauge({ name: 'app_ready', help: 'ready', registers: [registry] }).set(1);
+    const counter = new Counter({
+      name: 'jobs_total',
+      help: 'jobs',
+      labelNames: ['queue'],
+      registers: [registry],
+    });
+    counter.inc({ queue: 'a "quoted" \\ value\nnext line' }, 3);
+    new Histogram({ name: 'latency_seconds', help: 'lat', buckets: [0.1, 1], registers: [registry] }).observe(
+      0.5,
+    );
+    new Summary({ name: 'size_bytes', help: 'size', percentiles: [0.5], registers: [registry] }).observe(10);
+    const text = await registry.metrics();
+
+    const ours = parsePrometheusText(text);
+    const reference = parsePrometheusTextFormat(text);
+    expect(ours.families.get('jobs_total')).toEqual({ type: 'counter', help: 'jobs' });
+    expect(ours.samples.find((s) => s.name === 'jobs_total')).toEqual({
+      name: 'jobs_total',
+      labels: { queue: 'a "quoted" \\ value\nnext line' },
+      value: 3,
+    });
+    const referenceJobs = reference.find((family) => family.name === 'jobs_total');
+    expect(referenceJobs?.metrics[0]?.labels).toEqual({ queue: 'a "quoted" \\ value\nnext line' });
+    expect(
+      ours.samples.filter((s) => s.name === 'latency_seconds_bucket').map((s) => [s.labels['le'], s.value]),
+    ).toEqual([
+      ['0.1', 0],
+      ['1', 1],
+      ['+Inf', 1],
+    ]);
+    expect(ours.samples.find((s) => s.name === 'size_bytes' && s.labels['quantile'] === '0.5')?.value).toBe(
+      10,
+    );
+  });
+
+  it('reads OpenMetrics: histograms, exemplars, timestamps, escaped labels, and stops at # EOF', () => {
+    const text = [
+      '# TYPE http_request_duration_seconds histogram',
+      '# HELP http_request_duration_seconds Request latency.',
+      '# UNIT http_request_duration_seconds seconds',
+      'http_request_duration_seconds_bucket{le="0.1",path="/a\\"b"} 8 # {trace_id="abc"} 0.05 1700000000.1',
+      'http_request_duration_seconds_bucket{le="+Inf",path="/a\\"b"} 10',
+      'http_request_duration_seconds_count{path="/a\\"b"} 10',
+      'http_request_duration_seconds_sum{path="/a\\"b"} 1.5e0',
+      'process_start_time_seconds 1.7e9 1700000000000',
+      '# EOF',
+      'after_eof 1',
+    ].join('\n');
+    const { samples, families } = parsePrometheusText(text);
+    expect(families.get('http_request_duration_seconds')?.type).toBe('histogram');
+    expect(samples.map((s) => s.name)).not.toContain('after_eof');
+    expect(samples[0]).toEqual({
+      name: 'http_request_duration_seconds_bucket',
+      labels: { le: '0.1', path: '/a"b' },
+      value: 8,
+    });
+    expect(samples[1]?.labels['le']).toBe('+Inf');
+    expect(samples[3]?.value).toBe(1.5);
+    expect(samples[4]).toEqual({
+      name: 'process_start_time_seconds',
+      labels: {},
+      value: 1.7e9,
+      timestamp: 1700000000000,
+    });
+  });
+
+  it('parses special values', () => {
+    const { samples } = parsePrometheusText('a +Inf\nb -Inf\nc NaN\n');
+    expect(samples.map((s) => s.value)).toEqual([Infinity, -Infinity, Number.NaN]);
+  });
+
+  it('rejects malformed text with the line number', () => {
+    expect(() => parsePrometheusText('ok 1\nbroken{a="x" 1\n')).toThrow(ParseError);
+    expect(() => parsePrometheusText('ok 1\nnot_a_number abc\n')).toThrow(/line 2: "abc" is not a number/);
+  });
+});
