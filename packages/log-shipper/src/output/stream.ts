@@ -1,0 +1,38 @@
+import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
+import { dirname } from 'node:path';
+import type { Writable } from 'node:stream';
+import type { Batch, Output } from './output.js';
+
+/** NDJSON to a stream: stdout (the demo, debugging) or an appended file. A write that completes is an acknowledgement. */
+export class StreamOutput implements Output {
+  constructor(
+    readonly name: string,
+    private readonly stream: Writable,
+    private readonly closeStream: boolean,
+  ) {}
+
+  static stdout(): StreamOutput {
+    return new StreamOutput('stdout', process.stdout, false);
+  }
+
+  static file(path: string): StreamOutput {
+    mkdirSync(dirname(path), { recursive: true });
+    const stream: WriteStream = createWriteStream(path, { flags: 'a' });
+    return new StreamOutput('file', stream, true);
+  }
+
+  send(batch: Batch): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.stream.write(`${batch.docs.join('\n')}\n`, (error) => (error ? reject(error) : resolve(true)));
+    });
+  }
+
+  ready(): true {
+    return true;
+  }
+
+  async close(): Promise<void> {
+    if (!this.closeStream) return;
+    await new Promise<void>((resolve) => this.stream.end(resolve));
+  }
+}

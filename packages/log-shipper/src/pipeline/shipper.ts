@@ -1,0 +1,474 @@
+import { type FileHandle, open } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import type { Component, Logger } from '@sidecar-kit/core';
+import type { CheckpointStore } from '../checkpoint/store.js';
+import type { InputConfig, LogShipperConfig } from '../config.js';
+import { Scanner } from '../discovery/scanner.js';
+import type { DecodedLine, LogEvent } from '../event.js';
+import { type Decoder, decoders } from '../format/index.js';
+import type { ShipperMetrics } from '../metrics.js';
+import { Joiner } from '../multiline/joiner.js';
+import type { Batch, Output } from '../output/output.js';
+import { fingerprintKey, idBaseFor, inodeKey } from '../tail/identity.js';
+import { LineReader } from '../tail/line-reader.js';
+
+export interface BatchLimits {
+  maxDocs: number;
+  maxBytes: number;
+  flushMs: number;
+  concurrency: number;
+}
+
+interface AckEntry {
+  end: number;
+  done: boolean;
+}
+
+interface TrackedFile {
+  key: string;
+  idBase: string;
+  path: string;
+  dev: string;
+  ino: string;
+  handle: FileHandle;
+  input: InputRuntime;
+  readOffset: number;
+  ackedOffset: number;
+  size: number;
+  reader: LineReader;
+  joiner: Joiner;
+  acks: AckEntry[];
+  lastGrowthAt: number;
+  goneSince: number | undefined;
+  closed: boolean;
+}
+
+interface InputRuntime {
+  config: InputConfig;
+  scanner: Scanner;
+  decode: Decoder;
+  /** `,"service":"web"` : the static fields, serialized once. */
+  staticJson: string;
+}
+
+interface PendingBatch extends Batch {
+  acks: Array<[TrackedFile, AckEntry]>;
+  perFile: Map<TrackedFile, number>;
+  startedAt: number;
+}
+
+const KUBERNETES_ENV: Array<[string, string[]]> = [
+  ['POD_NAME', ['pod', 'name']],
+  ['POD_NAMESPACE', ['namespace']],
+  ['NODE_NAME', ['node', 'name']],
+  ['POD_IP', ['pod', 'ip']],
+  ['CONTAINER_NAME', ['container', 'name']],
+];
+
+function kubernetesMetadata(env: NodeJS.ProcessEnv): Record<string, unknown> | undefined {
+  const out: Record<string, Record<string, string> | string> = {};
+  for (const [variable, [first, second]] of KUBERNETES_ENV) {
+    const value = env[variable];
+    if (!value || !first) continue;
+    if (second) out[first] = { ...((out[first] as Record<string, string>) ?? {}), [second]: value };
+    else out[first] = value;
+  }
+  return Object.keys(out).length ? out : undefined;
+}
+
+/**
+ * Tails the inputs' files and feeds the output, with acknowledgement-driven checkpoints:
+ * a file's checkpoint only moves past events the output has acknowledged, in file order, even
+ * when batches complete out of order. Memory is bounded: reading pauses while more than
+ * maxBufferedBytes of events are unacknowledged.
+ */
+export class Shipper implements Component {
+  readonly name = 'tail';
+  readonly #inputs: InputRuntime[];
+  readonly #files = new Map<string, TrackedFile>();
+  readonly #byInode = new Map<string, TrackedFile>();
+  readonly #commonJson: string;
+  #current: PendingBatch = this.#newBatch();
+  #inFlight = 0;
+  #buffered = 0;
+  #slotWaiters: Array<() => void> = [];
+  #wake: (() => void) | undefined;
+  #stopping = false;
+  #loop: Promise<void> | undefined;
+  #lastScan = 0;
+  #checkpointTimer: NodeJS.Timeout | undefined;
+  #firstScan = true;
+  readonly #inFlightBatches = new Set<Promise<void>>();
+  #abort = new AbortController();
+
+  constructor(
+    private readonly config: LogShipperConfig,
+    private readonly output: Output,
+    private readonly store: CheckpointStore,
+    private readonly metrics: ShipperMetrics,
+    private readonly limits: BatchLimits,
+    private readonly logger: Logger,
+    env: NodeJS.ProcessEnv = process.env,
+  ) {
+    this.#inputs = config.inputs.map((input) => ({
+      config: input,
+      scanner: new Scanner(input.paths, input.exclude),
+      decode: decoders[input.format],
+      staticJson: Object.entries(input.fields)
+        .map(([key, value]) => `,${JSON.stringify(key)}:${JSON.stringify(value)}`)
+        .join(''),
+    }));
+    const kubernetes = kubernetesMetadata(env);
+    this.#commonJson = `,"host":{"name":${JSON.stringify(env.HOSTNAME ?? hostname())}}${kubernetes ? `,"kubernetes":${JSON.stringify(kubernetes)}` : ''}`;
+  }
+
+  async start(): Promise<void> {
+    this.store.load();
+    await this.#scan(Date.now());
+    this.#checkpointTimer = setInterval(() => this.#writeCheckpoints(), this.config.state.flushMs);
+    this.#loop = this.#run();
+  }
+
+  /** Wakes the read loop early (a watcher saw a change). */
+  poke(): void {
+    this.#wake?.();
+  }
+
+  async #run(): Promise<void> {
+    while (!this.#stopping) {
+      const now = Date.now();
+      if (now - this.#lastScan >= this.config.scanIntervalMs) await this.#scan(now);
+      const progressed = await this.#readAll();
+      for (const file of this.#files.values()) file.joiner.flushIfStale(now);
+      if (this.#current.events.length > 0 && now - this.#current.startedAt >= this.limits.flushMs)
+        await this.#dispatch();
+      await this.#closeFinished(now);
+      if (!progressed) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(done, 100);
+          this.#wake = done;
+          function done() {
+            clearTimeout(timer);
+            resolve();
+          }
+        });
+        this.#wake = undefined;
+      }
+    }
+  }
+
+  async #scan(now: number): Promise<void> {
+    this.#lastScan = now;
+    const seen = new Set<TrackedFile>();
+    for (const input of this.#inputs) {
+      let paths: string[];
+      try {
+        paths = await input.scanner.scan();
+      } catch (error) {
+        this.logger.warn({ err: error, paths: input.config.paths }, 'scan failed');
+        continue;
+      }
+      for (const path of paths) {
+        try {
+          const file = await this.#track(path, input, now);
+          if (file) seen.add(file);
+        } catch (error) {
+          const code = (error as NodeJS.ErrnoException).code;
+          if (code !== 'ENOENT')
+            this.logger.warn({ path, code, err: code ? undefined : error }, 'cannot open file');
+        }
+      }
+    }
+    for (const file of this.#files.values()) {
+      if (!seen.has(file) && file.goneSince === undefined) file.goneSince = now;
+      else if (seen.has(file)) file.goneSince = undefined;
+    }
+    this.#firstScan = false;
+    this.store.prune(now, 24 * 3600_000, new Set(this.#files.keys()));
+    this.metrics.openFiles.set(this.#files.size);
+  }
+
+  async #track(path: string, input: InputRuntime, now: number): Promise<TrackedFile | undefined> {
+    const fingerprintBytes = input.config.fingerprintBytes;
+    const handle = await open(path, 'r');
+    let keep = false;
+    try {
+      const stat = await handle.stat({ bigint: true });
+      if (!stat.isFile()) return undefined;
+      const dev = String(stat.dev);
+      const ino = String(stat.ino);
+      const size = Number(stat.size);
+      const known = this.#byInode.get(`${dev}:${ino}`);
+      if (known) {
+        if (size < known.readOffset) {
+          // copytruncate: this inode now holds new content. The old identity lives on in the
+          // copy (same fingerprint), which resumes from the stored checkpoint when found.
+          this.logger.info(
+            { path, key: known.key, offset: known.readOffset, size },
+            'file truncated: reading it from the start',
+          );
+          await this.#detach(known);
+        } else {
+          known.path = path;
+          if (known.key.startsWith('ino:') && size >= fingerprintBytes) {
+            const fingerprint = await fingerprintKey(known.handle, size, fingerprintBytes);
+            if (fingerprint && !this.#files.has(fingerprint)) {
+              this.store.rename(known.key, fingerprint);
+              this.#files.delete(known.key);
+              known.key = fingerprint;
+              this.#files.set(fingerprint, known);
+            }
+          }
+          return known;
+        }
+      }
+      const key = (await fingerprintKey(handle, size, fingerprintBytes)) ?? inodeKey(dev, ino);
+      const other = this.#files.get(key);
+      if (other) {
+        // Same content start as a file already open: the copy of a copytruncate rotation whose
+        // original was not seen truncated yet. It is adopted once the original is.
+        return other.path === path ? other : undefined;
+      }
+      let checkpoint = this.store.get(key);
+      if (!checkpoint && key.startsWith('fp:')) {
+        const byInode = this.store.findByInode(dev, ino);
+        if (byInode && byInode[0].startsWith('ino:')) {
+          this.store.rename(byInode[0], key);
+          checkpoint = byInode[1];
+        }
+      }
+      let offset: number;
+      let idBase: string;
+      if (checkpoint) {
+        idBase = checkpoint.idBase;
+        offset = checkpoint.offset <= size ? checkpoint.offset : 0;
+        if (checkpoint.offset > size)
+          this.logger.info(
+            { path, checkpoint: checkpoint.offset, size },
+            'file shorter than its checkpoint: reading it from the start',
+          );
+      } else {
+        idBase = idBaseFor(`${key}:${dev}:${ino}`);
+        offset = this.#firstScan && input.config.readFrom === 'tail' ? size : 0;
+      }
+      const file: TrackedFile = {
+        key,
+        idBase,
+        path,
+        dev,
+        ino,
+        handle,
+        input,
+        readOffset: offset,
+        ackedOffset: offset,
+        size,
+        reader: new LineReader(input.config.maxLineBytes),
+        joiner: undefined as unknown as Joiner,
+        acks: [],
+        lastGrowthAt: now,
+        goneSince: undefined,
+        closed: false,
+      };
+      const multiline = input.config.multiline;
+      file.joiner = new Joiner(
+        multiline
+          ? {
+              start: new RegExp(multiline.start),
+              maxLines: multiline.maxLines,
+              timeoutMs: multiline.timeoutMs,
+            }
+          : undefined,
+        (event) => this.#enqueue(file, event),
+      );
+      this.#files.set(key, file);
+      this.#byInode.set(`${dev}:${ino}`, file);
+      this.store.set(key, { idBase, offset, path, dev, ino, updatedAt: now });
+      this.logger.info({ path, key, offset, resumed: checkpoint !== undefined }, 'tailing file');
+      keep = true;
+      return file;
+    } finally {
+      if (!keep) await handle.close();
+    }
+  }
+
+  async #detach(file: TrackedFile): Promise<void> {
+    file.joiner.flush();
+    file.closed = true;
+    this.#files.delete(file.key);
+    this.#byInode.delete(`${file.dev}:${file.ino}`);
+    this.metrics.lagBytes.remove({ path: file.path });
+    await file.handle.close();
+  }
+
+  /** Reads what is available, file by file; false when nothing was read (or reading is paused). */
+  async #readAll(): Promise<boolean> {
+    let progressed = false;
+    for (const file of [...this.#files.values()]) {
+      if (file.closed) continue;
+      while (this.#buffered < this.config.output.maxBufferedBytes) {
+        const before = file.readOffset;
+        const { lines, next, bytesRead } = await file.reader.read(file.handle, file.readOffset);
+        if (bytesRead === 0) break;
+        file.size = Math.max(file.size, file.readOffset + bytesRead);
+        if (next === before) break; // only a line without its newline: wait for the rest
+        file.readOffset = next;
+        file.lastGrowthAt = Date.now();
+        progressed = true;
+        this.metrics.readBytes.inc(next - before);
+        const now = Date.now();
+        for (const line of lines) {
+          const decoded: DecodedLine = file.input.decode(line.text);
+          if (line.truncated) decoded.flags = [...(decoded.flags ?? []), 'truncated'];
+          file.joiner.add(
+            decoded,
+            { fileKey: file.key, idBase: file.idBase, path: file.path, offset: line.start, end: line.end },
+            now,
+          );
+          if (
+            this.#current.events.length >= this.limits.maxDocs ||
+            this.#current.bytes >= this.limits.maxBytes
+          )
+            await this.#dispatch();
+        }
+        if (bytesRead < 64 * 1024) break;
+      }
+    }
+    return progressed;
+  }
+
+  #enqueue(file: TrackedFile, event: LogEvent): void {
+    event.timestamp ??= new Date().toISOString();
+    const doc = this.#serialize(file, event);
+    const batch = this.#current;
+    if (batch.events.length === 0) batch.startedAt = Date.now();
+    batch.events.push(event);
+    batch.docs.push(doc);
+    batch.bytes += doc.length + 100;
+    this.#buffered += doc.length + 100;
+    batch.perFile.set(file, event.end);
+    this.metrics.read.inc();
+  }
+
+  #serialize(file: TrackedFile, event: LogEvent): string {
+    const log = `"log":{"file":{"path":${JSON.stringify(event.path)}},"offset":${event.offset}${event.flags ? `,"flags":${JSON.stringify(event.flags)}` : ''}}`;
+    const head = `{"@timestamp":"${event.timestamp}","message":${JSON.stringify(event.message)},${log}${this.#commonJson}${file.input.staticJson}`;
+    if (!event.fields) return `${head}}`;
+    // Parsed fields first, so the shipper's own fields win over same-named ones from the line.
+    const own = JSON.parse(`${head}}`) as Record<string, unknown>;
+    return JSON.stringify({ ...event.fields, ...own });
+  }
+
+  #newBatch(): PendingBatch {
+    return { events: [], docs: [], bytes: 0, acks: [], perFile: new Map(), startedAt: Date.now() };
+  }
+
+  async #dispatch(): Promise<void> {
+    const batch = this.#current;
+    if (batch.events.length === 0) return;
+    this.#current = this.#newBatch();
+    for (const [file, end] of batch.perFile) {
+      const entry = { end, done: false };
+      file.acks.push(entry);
+      batch.acks.push([file, entry]);
+    }
+    while (this.#inFlight >= this.limits.concurrency)
+      await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
+    this.#inFlight += 1;
+    this.metrics.bufferedBytes.set(this.#buffered);
+    const sending: Promise<void> = this.output
+      .send(batch, this.#abort.signal)
+      .then(
+        (done) => {
+          if (done) this.#acknowledge(batch);
+        },
+        (error: unknown) => this.logger.error({ err: error }, 'output failed: batch not acknowledged'),
+      )
+      .finally(() => {
+        this.#inFlight -= 1;
+        this.#buffered -= batch.bytes;
+        this.metrics.bufferedBytes.set(this.#buffered);
+        this.#inFlightBatches.delete(sending);
+        this.#slotWaiters.shift()?.();
+        this.#wake?.();
+      });
+    this.#inFlightBatches.add(sending);
+  }
+
+  #acknowledge(batch: PendingBatch): void {
+    const now = Date.now();
+    for (const [file, entry] of batch.acks) {
+      entry.done = true;
+      let moved = false;
+      while (file.acks[0]?.done) {
+        file.ackedOffset = (file.acks.shift() as AckEntry).end;
+        moved = true;
+      }
+      if (!moved) continue;
+      this.store.set(file.key, {
+        idBase: file.idBase,
+        offset: file.ackedOffset,
+        path: file.path,
+        dev: file.dev,
+        ino: file.ino,
+        updatedAt: now,
+      });
+      if (!file.closed)
+        this.metrics.lagBytes.set({ path: file.path }, Math.max(0, file.size - file.ackedOffset));
+    }
+  }
+
+  async #closeFinished(now: number): Promise<void> {
+    for (const file of [...this.#files.values()]) {
+      if (file.goneSince === undefined || now - file.lastGrowthAt < file.input.config.closeRemovedAfterMs)
+        continue;
+      const { size } = await file.handle.stat();
+      if (size > file.readOffset && !file.reader.skipping) continue; // never drop a file with unread bytes
+      this.logger.info(
+        { path: file.path, key: file.key, offset: file.readOffset },
+        'file gone and read to its end: closed',
+      );
+      await this.#detach(file);
+    }
+  }
+
+  #writeCheckpoints(): void {
+    try {
+      this.store.flush();
+    } catch (error) {
+      this.logger.error({ err: error }, 'cannot write checkpoints');
+    }
+  }
+
+  /**
+   * SIGTERM: as a native sidecar this runs after the app exited, so its last lines are on disk.
+   * Read every file to its end, ship it, wait for the acknowledgements, write the checkpoints.
+   */
+  async stop(deadline: AbortSignal): Promise<void> {
+    this.#stopping = true;
+    this.#wake?.();
+    await this.#loop;
+    deadline.addEventListener('abort', () => this.#abort.abort(), { once: true });
+    while (!deadline.aborted) {
+      if (await this.#readAll()) continue;
+      if (this.#buffered < this.config.output.maxBufferedBytes) break; // every file is at its end
+      // Paused by the memory bound: let batches complete, then read on.
+      if (this.#inFlightBatches.size > 0) await Promise.race([...this.#inFlightBatches]);
+      else await this.#dispatch();
+    }
+    for (const file of this.#files.values()) file.joiner.flush();
+    if (!deadline.aborted) await this.#dispatch();
+    while (this.#inFlightBatches.size > 0) await Promise.race([...this.#inFlightBatches]);
+    clearInterval(this.#checkpointTimer);
+    this.#writeCheckpoints();
+    const unacknowledged = [...this.#files.values()].filter(
+      (file) => file.ackedOffset < file.readOffset,
+    ).length;
+    this.logger.info(
+      { files: this.#files.size, unacknowledged, cutOff: deadline.aborted },
+      'tailing stopped, checkpoints written',
+    );
+    for (const file of [...this.#files.values()]) await file.handle.close();
+    this.#files.clear();
+    await this.output.close();
+  }
+}

@@ -1,0 +1,84 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const bin = new URL('../bin/log-shipper.js', import.meta.url).pathname;
+
+export function workDir(name: string): string {
+  const dir = mkdtempSync(join(tmpdir(), `log-shipper-${name}-`));
+  mkdirSync(join(dir, 'logs'));
+  return dir;
+}
+
+export interface RunningShipper {
+  child: ChildProcess;
+  output: () => string;
+  logLines: () => Array<Record<string, unknown>>;
+  /** Highest resident set size seen so far (VmHWM), in MiB. */
+  peakRssMiB: () => number;
+  signal: (signal: NodeJS.Signals) => Promise<number | null>;
+}
+
+/** Runs the real bin as a child process, the way a container runs it. */
+export function startShipper(dir: string, configYaml: string, env: NodeJS.ProcessEnv = {}): RunningShipper {
+  const file = join(dir, `config-${Date.now()}-${Math.random()}.yaml`);
+  writeFileSync(file, configYaml);
+  const child = spawn(process.execPath, [bin, '--config', file], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, ...env },
+  });
+  let output = '';
+  let logs = '';
+  child.stdout?.on('data', (chunk: Buffer) => {
+    output += chunk.toString();
+  });
+  child.stderr?.on('data', (chunk: Buffer) => {
+    logs += chunk.toString();
+  });
+  let peak = 0;
+  const sampler = setInterval(() => {
+    try {
+      const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+      const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
+      if (hwm) peak = Math.max(peak, Number(hwm[1]) / 1024);
+    } catch {
+      // exited
+    }
+  }, 100);
+  child.once('exit', () => clearInterval(sampler));
+  return {
+    child,
+    output: () => output,
+    logLines: () =>
+      (output + logs)
+        .split('\n')
+        .filter((line) => line.startsWith('{"level"'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>),
+    peakRssMiB: () => peak,
+    signal: async (signal) => {
+      if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
+      const exited = once(child, 'exit');
+      child.kill(signal);
+      const [code] = (await exited) as [number | null];
+      return code;
+    },
+  };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function until<T>(
+  what: string,
+  probe: () => Promise<T | undefined | false> | T | undefined | false,
+  timeoutMs = 60_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const value = await probe();
+    if (value !== undefined && value !== false) return value;
+    await sleep(100);
+  }
+  throw new Error(`timed out waiting for ${what}`);
+}
