@@ -114,3 +114,4 @@ export const configSchema = z.strictObject({
 export type LogShipperConfig = z.output<typeof configSchema>;
 export type InputConfig = LogShipperConfig['inputs'][number];
 export type ElasticsearchConfig = NonNullable<LogShipperConfig['output']['elasticsearch']>;
+export type ConfigSchema = typeof configSchema;

@@ -11,6 +11,7 @@ export class ShipperMetrics {
   readonly lagBytes: Gauge<'path'>;
   readonly openFiles: Gauge;
   readonly bufferedBytes: Gauge;
+  readonly deadLetterRotations: Counter;
 
   constructor(registry: Registry, prefix: string) {
     const registers = [registry];
@@ -52,6 +53,11 @@ export class ShipperMetrics {
       registers,
     });
     this.openFiles = new Gauge({ name: `${prefix}open_files`, help: 'Files open for reading.', registers });
+    this.deadLetterRotations = new Counter({
+      name: `${prefix}dead_letter_rotations_total`,
+      help: 'Times the dead-letter file reached maxBytes and replaced its .1 (older letters dropped).',
+      registers,
+    });
     this.bufferedBytes = new Gauge({
       name: `${prefix}buffered_bytes`,
       help: 'Bytes of events read but not yet acknowledged.',

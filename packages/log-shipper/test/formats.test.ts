@@ -142,6 +142,6 @@ describe('formats', () => {
         container: { name: 'app' },
       },
     });
-    expect(typeof (doc?.['host'] as { name: string }).name).toBe('string');
+    expect(doc?.['host']).toMatchObject({ name: expect.any(String) });
   });
 });

@@ -232,7 +232,7 @@ export class Shipper implements Component {
       let checkpoint = this.store.get(key);
       if (!checkpoint && key.startsWith('fp:')) {
         const byInode = this.store.findByInode(dev, ino);
-        if (byInode && byInode[0].startsWith('ino:')) {
+        if (byInode?.[0].startsWith('ino:')) {
           this.store.rename(byInode[0], key);
           checkpoint = byInode[1];
         }
