@@ -39,8 +39,8 @@ export class AdapterServer implements Component {
       } else if (endpoint.checks) {
         const health = new HealthEndpoint(endpoint, metrics);
         this.#routes.set(endpoint.path, async (_request, response) => {
-          const { status, body } = await health.evaluate();
-          return send(response, status, `${JSON.stringify(body)}\n`, 'application/health+json');
+          const { status, text } = await health.evaluate();
+          return send(response, status, text, 'application/health+json');
         });
       } else {
         const json = new JsonMetricsEndpoint(endpoint, metrics);

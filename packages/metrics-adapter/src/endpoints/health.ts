@@ -23,6 +23,8 @@ export interface HealthBody {
 export class HealthEndpoint {
   readonly #upstream: Upstream<Sample[]>;
   readonly #checks: Array<{ name: string; expression: Expression }>;
+  /** The last evaluation, reused while the upstream answer is the same cached one. */
+  #last: { fetched: unknown; result: { status: number; body: HealthBody; text: string } } | undefined;
 
   constructor(
     readonly config: EndpointConfig,
@@ -43,8 +45,16 @@ export class HealthEndpoint {
     });
   }
 
-  async evaluate(): Promise<{ status: number; body: HealthBody }> {
+  async evaluate(): Promise<{ status: number; body: HealthBody; text: string }> {
     const fetched = await this.#upstream.get();
+    if (this.#last?.fetched === fetched) return this.#last.result;
+    const evaluated = this.#evaluate(fetched);
+    const result = { ...evaluated, text: `${JSON.stringify(evaluated.body)}\n` };
+    this.#last = { fetched, result };
+    return result;
+  }
+
+  #evaluate(fetched: Awaited<ReturnType<Upstream<Sample[]>['get']>>): { status: number; body: HealthBody } {
     const time = new Date(fetched.fetchedAt).toISOString();
     if (!fetched.ok) {
       const checks: HealthBody['checks'] = {};

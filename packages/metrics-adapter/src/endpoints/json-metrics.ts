@@ -86,8 +86,21 @@ export class JsonMetricsEndpoint {
     return out;
   }
 
+  #last: { fetched: unknown; result: { status: number; body: string; type: string } } | undefined;
+
   async render(): Promise<{ status: number; body: string; type: string }> {
     const fetched = await this.#upstream.get();
+    if (this.#last?.fetched === fetched) return this.#last.result;
+    const result = this.#render(fetched);
+    this.#last = { fetched, result };
+    return result;
+  }
+
+  #render(fetched: Awaited<ReturnType<Upstream<unknown>['get']>>): {
+    status: number;
+    body: string;
+    type: string;
+  } {
     if (!fetched.ok) return { status: 503, body: `# ${fetched.reason}\n`, type: 'text/plain; charset=utf-8' };
     const lines: string[] = [];
     const all = this.series(fetched.value);
