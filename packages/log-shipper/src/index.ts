@@ -1,56 +1,73 @@
-import { readFileSync } from 'node:fs';
-import type { SidecarDefinition } from '@sidecar-kit/core';
-import { type ConfigSchema, configSchema, type LogShipperConfig } from './config.js';
+import { createRequire } from 'node:module';
+import type { Component, SidecarDefinition } from '@sidecar-kit/core';
+import { CheckpointStore } from './checkpoint/store.js';
+import { configSchema, type LogShipperConfig } from './config.js';
 import { DeadLetterWriter } from './dead-letter/writer.js';
+import { watchDirectories } from './discovery/watcher.js';
 import { ShipperMetrics } from './metrics.js';
 import { ElasticsearchOutput } from './output/elasticsearch/output.js';
 import type { Output } from './output/output.js';
 import { StreamOutput } from './output/stream.js';
-import { Shipper } from './shipper.js';
+import { type BatchLimits, Shipper } from './pipeline/shipper.js';
 
 export { CheckpointStore } from './checkpoint/store.js';
-export { configSchema, type ElasticsearchConfig, type InputConfig, type LogShipperConfig } from './config.js';
+export { configSchema, type InputConfig, type LogShipperConfig } from './config.js';
 export { DeadLetterWriter } from './dead-letter/writer.js';
+export type { LogEvent } from './event.js';
 export { decoders } from './format/index.js';
 export { Joiner } from './multiline/joiner.js';
-export { ElasticsearchOutput } from './output/elasticsearch/output.js';
 export { indexNamer } from './output/elasticsearch/index-name.js';
-export { AckTracker } from './pipeline/acks.js';
-export { serialize, staticParts } from './pipeline/document.js';
-export { Shipper } from './shipper.js';
+export { ElasticsearchOutput } from './output/elasticsearch/output.js';
+export type { Batch, Output } from './output/output.js';
+export { Shipper } from './pipeline/shipper.js';
 export { LineReader } from './tail/line-reader.js';
 
-const version = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
-export const definition: SidecarDefinition<ConfigSchema> = {
+function batchLimits(config: LogShipperConfig): BatchLimits {
+  const bulk = config.output.elasticsearch?.bulk;
+  if (config.output.type === 'elasticsearch' && bulk) return bulk;
+  return { maxDocs: 1000, maxBytes: 1024 * 1024, flushMs: 200, concurrency: 1 };
+}
+
+export const definition: SidecarDefinition<typeof configSchema> = {
   name: 'log-shipper',
   version,
-  description: 'tails log files from a shared volume and ships every line to Elasticsearch, once',
+  description:
+    'tails log files from a shared volume and ships them to Elasticsearch, nothing lost, nothing duplicated',
   schema: configSchema,
-  help: 'Config reference: packages/log-shipper/README.md',
-  create({ config, logger, registry, metricPrefix, readiness }) {
+  help: 'Config reference: https://github.com/sidecar-kit/sidecar-kit/tree/main/packages/log-shipper#configuration',
+  create: ({ config, logger, registry, metricPrefix, readiness }) => {
     const metrics = new ShipperMetrics(registry, metricPrefix);
-    const deadLetters = new DeadLetterWriter(config.output.deadLetter.path, config.output.deadLetter.maxBytes, (outcome) => {
-      if (outcome === 'rotated') metrics.deadLetterRotations.inc();
+    const deadLetterPath = config.output.deadLetter.path ?? `${config.state.dir}/dead-letter.ndjson`;
+    const deadLetters = new DeadLetterWriter(deadLetterPath, config.output.deadLetter.maxBytes, (outcome) => {
+      if (outcome === 'rotated')
+        logger.warn({ path: deadLetterPath }, 'dead-letter file full: rotated to .1');
     });
-    const output = createOutput(config, metrics, deadLetters, logger);
+    let output: Output;
+    if (config.output.type === 'elasticsearch') {
+      output = new ElasticsearchOutput(config.output.elasticsearch!, metrics, deadLetters, logger);
+    } else if (config.output.type === 'file') {
+      output = StreamOutput.file(config.output.file!.path);
+    } else {
+      output = StreamOutput.stdout();
+    }
     readiness.register(output.name, () => output.ready());
-    return [new Shipper(config, output, metrics, logger, deadLetters)];
+    const store = new CheckpointStore(config.state.dir, logger);
+    const shipper = new Shipper(config, output, store, metrics, batchLimits(config), logger);
+    let watcher: ReturnType<typeof watchDirectories> | undefined;
+    const watch: Component = {
+      name: 'watch',
+      start: () => {
+        watcher = watchDirectories(
+          config.inputs.flatMap((input) => input.paths),
+          () => shipper.poke(),
+        );
+      },
+      stop: async () => {
+        await watcher?.close();
+      },
+    };
+    return [shipper, watch];
   },
 };
-
-function createOutput(
-  config: LogShipperConfig,
-  metrics: ShipperMetrics,
-  deadLetters: DeadLetterWriter,
-  logger: Parameters<SidecarDefinition<ConfigSchema>['create']>[0]['logger'],
-): Output {
-  switch (config.output.type) {
-    case 'stdout':
-      return StreamOutput.stdout();
-    case 'file':
-      return StreamOutput.file((config.output.file as { path: string }).path);
-    case 'elasticsearch':
-      return new ElasticsearchOutput(config.output.elasticsearch as NonNullable<LogShipperConfig['output']['elasticsearch']>, metrics, deadLetters, logger);
-  }
-}

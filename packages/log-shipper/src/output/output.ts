@@ -1,14 +1,8 @@
-/** What an output needs of an event besides its document: where its id and index come from. */
-export interface EventRef {
-  idBase: string;
-  offset: number;
-  /** ISO 8601, UTC. */
-  timestamp: string;
-}
+import type { LogEvent } from '../event.js';
 
 /** Events on their way out, each with its document already serialized once. */
 export interface Batch {
-  events: EventRef[];
+  events: LogEvent[];
   /** JSON of each event's document, same order as events. */
   docs: string[];
   bytes: number;

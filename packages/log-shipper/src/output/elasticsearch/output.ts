@@ -62,7 +62,7 @@ export class ElasticsearchOutput implements Output {
 
   async send(batch: Batch, abort: AbortSignal): Promise<boolean> {
     const actions = batch.events.map((event) => {
-      const index = this.#indexFor(event.timestamp);
+      const index = this.#indexFor(event.timestamp as string);
       const id = `${event.idBase}-${event.offset.toString(36)}`;
       return { index, id, line: `{"create":{"_index":${JSON.stringify(index)},"_id":"${id}"}}\n` };
     });
