@@ -89,6 +89,14 @@ export class CheckpointStore {
 
   set(key: string, checkpoint: Checkpoint): void {
     const current = this.#entries.get(key);
+    // A late acknowledgement (from a file detached at truncation) must not move a checkpoint back.
+    if (
+      current &&
+      current.idBase === checkpoint.idBase &&
+      current.ino === checkpoint.ino &&
+      current.offset > checkpoint.offset
+    )
+      return;
     if (
       current &&
       current.offset === checkpoint.offset &&

@@ -98,8 +98,11 @@ export class Shipper implements Component {
   #lastScan = 0;
   #checkpointTimer: NodeJS.Timeout | undefined;
   #firstScan = true;
+  #readTime = new Date().toISOString();
   readonly #inFlightBatches = new Set<Promise<void>>();
   #abort = new AbortController();
+  /** One read buffer for every file (reads are sequential): memory does not grow with the file count. */
+  readonly #readBuffer: Buffer;
 
   constructor(
     private readonly config: LogShipperConfig,
@@ -118,6 +121,8 @@ export class Shipper implements Component {
         .map(([key, value]) => `,${JSON.stringify(key)}:${JSON.stringify(value)}`)
         .join(''),
     }));
+    const longest = Math.max(...config.inputs.map((input) => input.maxLineBytes));
+    this.#readBuffer = Buffer.allocUnsafe(Math.max(256 * 1024, longest + 1));
     const kubernetes = kubernetesMetadata(env);
     this.#commonJson = `,"host":{"name":${JSON.stringify(env.HOSTNAME ?? hostname())}}${kubernetes ? `,"kubernetes":${JSON.stringify(kubernetes)}` : ''}`;
   }
@@ -200,7 +205,10 @@ export class Shipper implements Component {
       const size = Number(stat.size);
       const known = this.#byInode.get(`${dev}:${ino}`);
       if (known) {
-        if (size < known.readOffset) {
+        const rewritten =
+          known.key.startsWith('fp:') &&
+          (await fingerprintKey(known.handle, size, fingerprintBytes)) !== known.key;
+        if (size < known.readOffset || rewritten) {
           // copytruncate: this inode now holds new content. The old identity lives on in the
           // copy (same fingerprint), which resumes from the stored checkpoint when found.
           this.logger.info(
@@ -262,7 +270,7 @@ export class Shipper implements Component {
         readOffset: offset,
         ackedOffset: offset,
         size,
-        reader: new LineReader(input.config.maxLineBytes),
+        reader: new LineReader(input.config.maxLineBytes, this.#readBuffer),
         joiner: undefined as unknown as Joiner,
         acks: [],
         lastGrowthAt: now,
@@ -283,6 +291,8 @@ export class Shipper implements Component {
       this.#files.set(key, file);
       this.#byInode.set(`${dev}:${ino}`, file);
       this.store.set(key, { idBase, offset, path, dev, ino, updatedAt: now });
+      // On disk before anything is shipped from it: a crash must not give its documents new ids.
+      if (!checkpoint) this.#writeCheckpoints();
       this.logger.info({ path, key, offset, resumed: checkpoint !== undefined }, 'tailing file');
       keep = true;
       return file;
@@ -316,6 +326,7 @@ export class Shipper implements Component {
         progressed = true;
         this.metrics.readBytes.inc(next - before);
         const now = Date.now();
+        this.#readTime = new Date(now).toISOString();
         for (const line of lines) {
           const decoded: DecodedLine = file.input.decode(line.text);
           if (line.truncated) decoded.flags = [...(decoded.flags ?? []), 'truncated'];
@@ -337,7 +348,7 @@ export class Shipper implements Component {
   }
 
   #enqueue(file: TrackedFile, event: LogEvent): void {
-    event.timestamp ??= new Date().toISOString();
+    event.timestamp ??= this.#readTime;
     const doc = this.#serialize(file, event);
     const batch = this.#current;
     if (batch.events.length === 0) batch.startedAt = Date.now();

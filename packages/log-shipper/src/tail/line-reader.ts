@@ -21,11 +21,13 @@ export class LineReader {
   /** While skipping the rest of an over-long line: its first maxLineBytes and where it started. */
   #cut: { text: string; start: number } | undefined;
 
+  /** `buffer` may be shared by every reader: reads happen one at a time. It must hold maxLineBytes + 1. */
   constructor(
     private readonly maxLineBytes: number,
-    chunkBytes = 256 * 1024,
+    buffer: Buffer = Buffer.allocUnsafe(Math.max(256 * 1024, maxLineBytes + 1)),
   ) {
-    this.#buffer = Buffer.allocUnsafe(Math.max(chunkBytes, maxLineBytes + 1));
+    if (buffer.length <= maxLineBytes) throw new RangeError('read buffer must be longer than maxLineBytes');
+    this.#buffer = buffer;
   }
 
   /** Reads once from `offset`; returns the lines found and the offset to continue from. */
