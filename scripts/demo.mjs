@@ -73,7 +73,10 @@ const open = [
   ['app -> ambassador -> upstreams', 'http://127.0.0.1:8080/call'],
 ];
 if (joined.includes('log-shipper'))
-  open.push(['log-shipper: shipped events', `${join(work, 'shipped.ndjson')}  (metrics http://127.0.0.1:2020/metrics)`]);
+  open.push([
+    'log-shipper: shipped events',
+    `${join(work, 'shipped.ndjson')}  (metrics http://127.0.0.1:2020/metrics)`,
+  ]);
 if (joined.includes('ambassador')) open.push(['ambassador clusters', 'http://127.0.0.1:9901/clusters']);
 if (joined.includes('metrics-adapter')) {
   open.push(['health from /metrics', 'http://127.0.0.1:9102/health']);

@@ -88,6 +88,7 @@ export class Shipper implements Component {
   readonly #files = new Map<string, TrackedFile>();
   readonly #byInode = new Map<string, TrackedFile>();
   readonly #commonJson: string;
+  readonly #common: Record<string, unknown>;
   #current: PendingBatch = this.#newBatch();
   #inFlight = 0;
   #buffered = 0;
@@ -124,7 +125,8 @@ export class Shipper implements Component {
     const longest = Math.max(...config.inputs.map((input) => input.maxLineBytes));
     this.#readBuffer = Buffer.allocUnsafe(Math.max(256 * 1024, longest + 1));
     const kubernetes = kubernetesMetadata(env);
-    this.#commonJson = `,"host":{"name":${JSON.stringify(env.HOSTNAME ?? hostname())}}${kubernetes ? `,"kubernetes":${JSON.stringify(kubernetes)}` : ''}`;
+    this.#common = { host: { name: env.HOSTNAME ?? hostname() }, ...(kubernetes ? { kubernetes } : {}) };
+    this.#commonJson = `,${JSON.stringify(this.#common).slice(1, -1)}`;
   }
 
   async start(): Promise<void> {
@@ -364,9 +366,17 @@ export class Shipper implements Component {
     const log = `"log":{"file":{"path":${JSON.stringify(event.path)}},"offset":${event.offset}${event.flags ? `,"flags":${JSON.stringify(event.flags)}` : ''}}`;
     const head = `{"@timestamp":"${event.timestamp}","message":${JSON.stringify(event.message)},${log}${this.#commonJson}${file.input.staticJson}`;
     if (!event.fields) return `${head}}`;
-    // Parsed fields first, so the shipper's own fields win over same-named ones from the line.
-    const own = JSON.parse(`${head}}`) as Record<string, unknown>;
-    return JSON.stringify({ ...event.fields, ...own });
+    // Parsed fields first, so the static fields and the shipper's own win over same-named ones from the line.
+    const logField: Record<string, unknown> = { file: { path: event.path }, offset: event.offset };
+    if (event.flags) logField['flags'] = event.flags;
+    return JSON.stringify({
+      ...event.fields,
+      ...file.input.config.fields,
+      '@timestamp': event.timestamp,
+      message: event.message,
+      log: logField,
+      ...this.#common,
+    });
   }
 
   #newBatch(): PendingBatch {

@@ -1,0 +1,244 @@
+import {
+  appendFileSync,
+  copyFileSync,
+  existsSync,
+  readFileSync,
+  renameSync,
+  truncateSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type EsServer, freePort, startElasticsearch } from '../../../test/support/elasticsearch.js';
+import { type RunningShipper, sleep, startShipper, until, workDir } from './helpers.js';
+
+// A real Elasticsearch (scripts/elasticsearch.sh); this file stops and starts it for the outage test.
+let es: EsServer;
+beforeAll(async () => {
+  es = await startElasticsearch();
+});
+afterAll(async () => {
+  await es?.stop();
+});
+const running: RunningShipper[] = [];
+afterEach(async () => {
+  for (const shipper of running.splice(0)) await shipper.signal('SIGKILL');
+});
+
+async function esRequest<T>(path: string, body?: unknown): Promise<T> {
+  const response = await fetch(`${es.url}${path}`, {
+    method: body === undefined ? 'GET' : 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  return (await response.json()) as T;
+}
+
+async function count(index: string): Promise<number> {
+  await fetch(`${es.url}/${index}/_refresh`, { method: 'POST' });
+  const result = await esRequest<{ count?: number }>(`/${index}/_count?ignore_unavailable=true`);
+  return result.count ?? 0;
+}
+
+interface Hit {
+  _id: string;
+  _source: { n: number; log: { offset: number } };
+  sort: [number];
+}
+
+/** Every document's n (paged by n) and, per file identity (the id prefix), the n values in offset order. */
+async function allDocs(index: string): Promise<Hit[]> {
+  const hits: Hit[] = [];
+  let after: [number] | undefined;
+  for (;;) {
+    const page = await esRequest<{ hits: { hits: Hit[] } }>(`/${index}/_search`, {
+      size: 10_000,
+      _source: ['n', 'log.offset'],
+      sort: [{ n: 'asc' }],
+      ...(after ? { search_after: after } : {}),
+    });
+    hits.push(...page.hits.hits);
+    const last = page.hits.hits.at(-1);
+    if (!last || page.hits.hits.length < 10_000) return hits;
+    after = last.sort;
+  }
+}
+
+/** Exactly once: as many documents as lines, and every line's n among them. */
+async function expectExactlyOnce(index: string, lines: number): Promise<Hit[]> {
+  await until(`${lines} documents in ${index}`, async () => (await count(index)) >= lines, 120_000);
+  await sleep(500);
+  expect(await count(index)).toBe(lines);
+  const hits = await allDocs(index);
+  const seen = new Set(hits.map((hit) => hit._source.n));
+  expect(seen.size).toBe(lines);
+  expect(Math.min(...seen)).toBe(1);
+  expect(Math.max(...seen)).toBe(lines);
+  return hits;
+}
+
+const pad = 'x'.repeat(160);
+const line = (n: number) => `{"n":${n},"msg":"line ${n}","pad":"${pad}"}\n`;
+
+function config(dir: string, index: string, extra = '', glob = 'app.log*'): string {
+  return `inputs:
+  - paths: ["${dir}/logs/${glob}"]
+    format: json
+state: { dir: ${dir}/state, flushMs: 200 }
+scanIntervalMs: 200
+output:
+  type: elasticsearch
+  elasticsearch:
+    node: ${es.url}
+    index: ${index}-%{+yyyy.MM.dd}
+    bulk: { maxDocs: 1000, flushMs: 200, concurrency: 2 }
+    retry: { initialMs: 100, maxMs: 1000 }
+  deadLetter: { path: ${dir}/dead-letter.ndjson }
+${extra}
+admin: { listen: 127.0.0.1:0 }
+log: { level: info }
+`;
+}
+
+describe('log-shipper -> a real Elasticsearch', () => {
+  it('ships 100,000 lines across a rename rotation and a copytruncate rotation exactly once, in order per file', async () => {
+    const dir = workDir('rotation');
+    const log = join(dir, 'logs', 'app.log');
+    const shipper = startShipper(dir, config(dir, 'rotation'));
+    running.push(shipper);
+    for (let n = 1; n <= 100_000; n += 200) {
+      let chunk = '';
+      for (let i = n; i < n + 200; i += 1) chunk += line(i);
+      appendFileSync(log, chunk);
+      if (n + 199 === 30_000) renameSync(log, `${log}.1`); // rename rotation: a new app.log follows
+      if (n + 199 === 60_000) {
+        renameSync(`${log}.1`, `${log}.2`); // copytruncate, logrotate style: shift, copy, truncate
+        copyFileSync(log, `${log}.1`);
+        truncateSync(log, 0);
+      }
+      await sleep(5);
+    }
+    const hits = await expectExactlyOnce('rotation-*', 100_000);
+    const byFile = new Map<string, Hit[]>();
+    for (const hit of hits) {
+      const file = hit._id.split('-')[0] as string;
+      byFile.set(file, [...(byFile.get(file) ?? []), hit]);
+    }
+    expect(byFile.size).toBe(3);
+    for (const fileHits of byFile.values()) {
+      const byOffset = [...fileHits].sort((a, b) => a._source.log.offset - b._source.log.offset);
+      const ns = byOffset.map((hit) => hit._source.n);
+      expect(ns).toEqual([...ns].sort((a, b) => a - b));
+    }
+  });
+
+  it('delivers exactly one document per line when killed with SIGKILL three times while the app writes', async () => {
+    const dir = workDir('sigkill');
+    const log = join(dir, 'logs', 'app.log');
+    let written = 0;
+    let writing = true;
+    const writer = (async () => {
+      while (writing) {
+        let chunk = '';
+        for (let i = 0; i < 50; i += 1) chunk += line(++written);
+        appendFileSync(log, chunk);
+        await sleep(10);
+      }
+    })();
+    for (let kill = 0; kill < 3; kill += 1) {
+      const shipper = startShipper(dir, config(dir, 'sigkill'));
+      running.push(shipper);
+      await sleep(700 + Math.random() * 1500);
+      expect(await shipper.signal('SIGKILL')).toBe(null);
+    }
+    writing = false;
+    await writer;
+    running.push(startShipper(dir, config(dir, 'sigkill')));
+    await expectExactlyOnce('sigkill-*', written);
+  });
+
+  it('loses nothing through a 20 s Elasticsearch outage, with memory under its bound, and reports not ready meanwhile', async () => {
+    const dir = workDir('outage');
+    const log = join(dir, 'logs', 'app.log');
+    const adminPort = await freePort();
+    const shipper = startShipper(
+      dir,
+      config(dir, 'outage', '  maxBufferedBytes: 4mb').replace(
+        'admin: { listen: 127.0.0.1:0 }',
+        `admin: { listen: 127.0.0.1:${adminPort} }`,
+      ),
+    );
+    running.push(shipper);
+    let written = 0;
+    const write = (lines: number) => {
+      let chunk = '';
+      for (let i = 0; i < lines; i += 1) chunk += line(++written);
+      appendFileSync(log, chunk);
+    };
+    write(5_000);
+    await until('first documents', async () => (await count('outage-*')) > 0);
+    await es.pause();
+    const outageStart = Date.now();
+    let sawNotReady = false;
+    while (Date.now() - outageStart < 20_000) {
+      write(2_000); // ~40,000 lines (~8 MiB) pile up in the file while Elasticsearch is away
+      const ready = await fetch(`http://127.0.0.1:${adminPort}/readyz`).catch(() => undefined);
+      if (ready?.status === 503) sawNotReady = true;
+      await sleep(1_000);
+    }
+    await es.resume();
+    write(1_000);
+    await expectExactlyOnce('outage-*', written);
+    expect(sawNotReady).toBe(true);
+    // The documented bound: maxBufferedBytes (4 MiB here) plus the runtime; the backlog stays in the file.
+    expect(shipper.peakRssMiB()).toBeGreaterThan(0);
+    expect(shipper.peakRssMiB()).toBeLessThan(150);
+  });
+
+  it('puts a mapping conflict in the dead-letter file with the reason and indexes the others', async () => {
+    const dir = workDir('conflict');
+    writeFileSync(
+      join(dir, 'logs', 'app.log'),
+      '{"n":1,"code":200}\n{"n":2,"code":"not a number"}\n{"n":3,"code":404}\n',
+    );
+    running.push(startShipper(dir, config(dir, 'conflict')));
+    await until('two documents', async () => (await count('conflict-*')) === 2, 60_000);
+    const deadLetters = await until('a dead letter', () => {
+      const file = join(dir, 'dead-letter.ndjson');
+      return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : undefined;
+    });
+    expect(deadLetters).toHaveLength(1);
+    const letter = JSON.parse(deadLetters[0] as string) as {
+      status: number;
+      reason: string;
+      document: { n: number };
+    };
+    expect(letter.status).toBe(400);
+    expect(letter.reason).toContain('document_parsing_exception');
+    expect(letter.document.n).toBe(2);
+  });
+
+  it('on SIGTERM ships every line the app wrote, then exits 0; a one-line file is shipped; a damaged checkpoint does not stop a restart', async () => {
+    const dir = workDir('drain');
+    const shipper = startShipper(dir, config(dir, 'drain', '', '*.log'));
+    running.push(shipper);
+    await sleep(500);
+    let chunk = '';
+    for (let n = 1; n <= 10_000; n += 1) chunk += line(n);
+    appendFileSync(join(dir, 'logs', 'app.log'), chunk); // the app writes 10,000 lines and exits
+    writeFileSync(join(dir, 'logs', 'tiny.log'), '{"n":10001}\n');
+    await sleep(300); // the next scan finds tiny.log
+    expect(await shipper.signal('SIGTERM')).toBe(0);
+    expect(await count('drain-*')).toBe(10_001);
+
+    writeFileSync(join(dir, 'state', 'checkpoints.json'), '{"version":1,"files":{"fp:abc":{"idBase":');
+    const restarted = startShipper(dir, config(dir, 'drain', '', '*.log'));
+    running.push(restarted);
+    await until('the restart to report its recovery', () =>
+      restarted.logLines().some((l) => String(l['msg']).includes('damaged')),
+    );
+    await sleep(1_500);
+    expect(await restarted.signal('SIGTERM')).toBe(0);
+    expect(await count('drain-*')).toBe(10_001);
+  });
+});
