@@ -1,1 +1,86 @@
-export {};
+import { createRequire } from 'node:module';
+import { type Component, component, type SidecarDefinition } from '@sidecar-kit/core';
+import { clustersRoute } from './admin/clusters.js';
+import { Cluster } from './cluster/cluster.js';
+import { configSchema } from './config.js';
+import { DnsDiscovery } from './discovery/dns.js';
+import { FileDiscovery } from './discovery/file.js';
+import { HealthChecker } from './health/checker.js';
+import { HttpListener } from './listener/http.js';
+import { TcpListener } from './listener/tcp.js';
+import { AmbassadorMetrics } from './metrics.js';
+
+export { Cluster, type FailureKind } from './cluster/cluster.js';
+export { Endpoint } from './cluster/endpoint.js';
+export {
+  type AmbassadorConfig,
+  type ClusterConfig,
+  configSchema,
+  type ListenerConfig,
+} from './config.js';
+export { DnsDiscovery } from './discovery/dns.js';
+export { FileDiscovery, parseEndpointsFile } from './discovery/file.js';
+export { HealthChecker } from './health/checker.js';
+export { hashKey, RingHash } from './lb/index.js';
+export { forwardHeaders } from './listener/headers.js';
+export { HttpListener } from './listener/http.js';
+export { TcpListener } from './listener/tcp.js';
+export { AmbassadorMetrics } from './metrics.js';
+
+const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
+
+export const definition: SidecarDefinition<typeof configSchema> = {
+  name: 'ambassador',
+  version,
+  description: 'a localhost proxy in the Pod that spreads the app’s requests over a service cluster',
+  schema: configSchema,
+  help: 'Config reference: https://github.com/sidecar-kit/sidecar-kit/tree/main/packages/ambassador#configuration',
+  create: ({ config, logger, registry, metricPrefix, readiness, addAdminRoute }) => {
+    const metrics = new AmbassadorMetrics(registry, metricPrefix);
+    const clusters = new Map<string, Cluster>();
+    const components: Component[] = [];
+    for (const clusterConfig of config.clusters) {
+      const cluster = new Cluster(clusterConfig, metrics, logger);
+      clusters.set(cluster.name, cluster);
+      metrics.track(cluster);
+      const tcpOnly = config.listeners.some((l) => l.cluster === cluster.name && l.protocol === 'tcp');
+      const checker = new HealthChecker(cluster, tcpOnly);
+      const discovery = clusterConfig.discovery?.dns
+        ? new DnsDiscovery(cluster, clusterConfig.discovery.dns, logger)
+        : clusterConfig.discovery?.file
+          ? new FileDiscovery(cluster, clusterConfig.discovery.file, logger)
+          : undefined;
+      readiness.register(`cluster ${cluster.name}`, () =>
+        cluster.discovered && cluster.endpoints.length > 0 ? true : 'no endpoints discovered yet',
+      );
+      components.push(
+        component(
+          `cluster ${cluster.name}`,
+          async () => {
+            // A DNS or file problem at start must not keep the listener down: discovery retries.
+            await discovery?.start().catch((error: Error) => {
+              logger.warn({ cluster: cluster.name, error: error.message }, 'discovery failed at start');
+            });
+            checker.start();
+          },
+          async (deadline) => {
+            discovery?.stop();
+            await checker.stop();
+            await cluster.close(deadline);
+          },
+        ),
+      );
+    }
+    for (const listenerConfig of config.listeners) {
+      const cluster = clusters.get(listenerConfig.cluster) as Cluster;
+      const listener =
+        listenerConfig.protocol === 'tcp'
+          ? new TcpListener(listenerConfig, cluster, metrics, logger)
+          : new HttpListener(listenerConfig, cluster, metrics, logger);
+      readiness.register(listener.name, () => (listener.address() ? true : 'not listening'));
+      components.push(listener);
+    }
+    addAdminRoute('/clusters', clustersRoute([...clusters.values()]));
+    return components;
+  },
+};

@@ -1,0 +1,153 @@
+import { byteSize, listenAddress, parseListenAddress, runtimeSections, z } from '@sidecar-kit/core';
+
+/** An upstream address "host:port"; hosts may be names, IPv4 or [IPv6]. */
+export const endpointAddress = z.string().superRefine((value, ctx) => {
+  const parsed = parseListenAddress(value);
+  if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
+  else if (parsed.port === 0) ctx.addIssue({ code: 'custom', message: `port 0 is not an upstream port in "${value}"` });
+});
+
+const RETRY_CONDITIONS = ['connect-failure', 'reset', 'timeout', '502', '503', '504', '5xx'] as const;
+export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
+
+const listener = z.strictObject({
+  name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'expected letters, digits, ".", "_" or "-"'),
+  listen: listenAddress,
+  protocol: z.enum(['http', 'tcp']).default('http'),
+  cluster: z.string(),
+  /** Slowloris guard: a client must send its whole request head within this time. */
+  headersTimeoutMs: z.number().int().positive().default(10_000),
+  maxHeaderBytes: byteSize.default(16 * 1024),
+  /** Keep-alive idle time of client connections (http) or idle time of a tcp connection. */
+  idleTimeoutMs: z.number().int().positive().default(60_000),
+  accessLog: z.boolean().default(false),
+});
+
+const dnsDiscovery = z.strictObject({
+  name: z.string().min(1),
+  port: z.number().int().min(1).max(65535),
+  refreshMs: z.number().int().positive().default(5000),
+  /** A DNS server "ip:port" to ask instead of the system resolver (tests, special setups). */
+  server: z.string().optional(),
+});
+
+const fileDiscovery = z.strictObject({
+  path: z.string().min(1),
+  /** The file is watched; this poll is the fallback for filesystems without events. */
+  pollMs: z.number().int().positive().default(2000),
+});
+
+const cluster = z
+  .strictObject({
+    name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'expected letters, digits, ".", "_" or "-"'),
+    endpoints: z.array(endpointAddress).min(1).optional(),
+    discovery: z
+      .strictObject({ dns: dnsDiscovery.optional(), file: fileDiscovery.optional() })
+      .refine((value) => (value.dns ? 1 : 0) + (value.file ? 1 : 0) === 1, 'expected exactly one of dns or file')
+      .optional(),
+    lb: z.enum(['round_robin', 'least_request', 'random', 'ring_hash']).default('round_robin'),
+    hash: z
+      .strictObject({
+        header: z.string().toLowerCase().optional(),
+        cookie: z.string().optional(),
+        path: z.boolean().optional(),
+        sourceAddress: z.boolean().optional(),
+      })
+      .refine(
+        (value) => [value.header, value.cookie, value.path, value.sourceAddress].filter(Boolean).length === 1,
+        'expected exactly one of header, cookie, path: true or sourceAddress: true',
+      )
+      .optional(),
+    healthCheck: z
+      .strictObject({
+        /** HTTP path to GET; without it (and always for tcp listeners) the check is a TCP connect. */
+        path: z.string().startsWith('/').optional(),
+        intervalMs: z.number().int().positive().default(2000),
+        timeoutMs: z.number().int().positive().default(1000),
+        unhealthyThreshold: z.number().int().positive().default(2),
+        healthyThreshold: z.number().int().positive().default(2),
+      })
+      .optional(),
+    outlierDetection: z
+      .strictObject({
+        consecutiveFailures: z.number().int().positive().default(5),
+        baseEjectionMs: z.number().int().positive().default(30_000),
+        maxEjectionPercent: z.number().int().min(0).max(100).default(50),
+      })
+      .optional(),
+    timeouts: z
+      .strictObject({
+        connectMs: z.number().int().positive().default(1000),
+        requestMs: z.number().int().positive().default(15_000),
+        idleMs: z.number().int().positive().default(60_000),
+      })
+      .prefault({}),
+    retries: z
+      .strictObject({
+        attempts: z.number().int().min(0).max(10).default(2),
+        on: z.array(z.preprocess((value) => (typeof value === 'number' ? String(value) : value), z.enum(RETRY_CONDITIONS))).default(['connect-failure', 'reset', '503']),
+        budgetPercent: z.number().min(0).max(100).default(20),
+      })
+      .prefault({}),
+    circuitBreaker: z
+      .strictObject({
+        maxConnections: z.number().int().positive().default(1024),
+        maxPendingRequests: z.number().int().min(0).default(1024),
+      })
+      .prefault({}),
+    tls: z
+      .strictObject({
+        ca: z.string().optional(),
+        cert: z.string().optional(),
+        key: z.string().optional(),
+        serverName: z.string().optional(),
+        rejectUnauthorized: z.boolean().default(true),
+      })
+      .optional(),
+  })
+  .superRefine((value, ctx) => {
+    if (!value.endpoints === !value.discovery)
+      ctx.addIssue({ code: 'custom', message: 'expected exactly one of endpoints or discovery' });
+    if (value.lb === 'ring_hash' && !value.hash)
+      ctx.addIssue({ code: 'custom', path: ['hash'], message: 'required when lb is ring_hash' });
+    if (value.tls && !value.tls.cert !== !value.tls.key)
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'cert and key go together (mTLS)' });
+  });
+
+export const configSchema = z
+  .strictObject({
+    listeners: z.array(listener).min(1),
+    clusters: z.array(cluster).min(1),
+    ...runtimeSections({ adminListen: '127.0.0.1:9901' }),
+  })
+  .superRefine((value, ctx) => {
+    const names = new Set<string>();
+    value.clusters.forEach((item, index) => {
+      if (names.has(item.name))
+        ctx.addIssue({ code: 'custom', path: ['clusters', index, 'name'], message: `duplicate cluster "${item.name}"` });
+      names.add(item.name);
+    });
+    const listenerNames = new Set<string>();
+    value.listeners.forEach((item, index) => {
+      if (!names.has(item.cluster))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listeners', index, 'cluster'],
+          message: `no cluster named "${item.cluster}" (known: ${[...names].join(', ')})`,
+        });
+      if (listenerNames.has(item.name))
+        ctx.addIssue({ code: 'custom', path: ['listeners', index, 'name'], message: `duplicate listener "${item.name}"` });
+      listenerNames.add(item.name);
+      const target = value.clusters.find((c) => c.name === item.cluster);
+      if (item.protocol === 'tcp' && target?.hash && (target.hash.header || target.hash.cookie || target.hash.path))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listeners', index, 'cluster'],
+          message: `tcp listeners can only hash by sourceAddress; cluster "${item.cluster}" hashes by a request attribute`,
+        });
+    });
+  });
+
+export type AmbassadorConfig = z.output<typeof configSchema>;
+export type ListenerConfig = AmbassadorConfig['listeners'][number];
+export type ClusterConfig = AmbassadorConfig['clusters'][number];

@@ -1,0 +1,101 @@
+import { connect as netConnect } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
+import type { Cluster } from '../cluster/cluster.js';
+import type { Endpoint } from '../cluster/endpoint.js';
+
+interface Streak {
+  passes: number;
+  fails: number;
+}
+
+/**
+ * Active health checks: every intervalMs each endpoint gets an HTTP GET of `path` (2xx/3xx pass)
+ * or, without a path, a TCP connect. `unhealthyThreshold` failures in a row mark it unhealthy,
+ * `healthyThreshold` passes in a row bring it back.
+ */
+export class HealthChecker {
+  readonly #cluster: Cluster;
+  readonly #tcpOnly: boolean;
+  readonly #streaks = new WeakMap<Endpoint, Streak>();
+  #timer: NodeJS.Timeout | undefined;
+  #running = new Set<Promise<void>>();
+
+  constructor(cluster: Cluster, tcpOnly: boolean) {
+    this.#cluster = cluster;
+    this.#tcpOnly = tcpOnly;
+  }
+
+  start(): void {
+    const config = this.#cluster.config.healthCheck;
+    if (!config) return;
+    this.#timer = setInterval(() => this.runOnce(), config.intervalMs);
+    this.#timer.unref();
+    this.runOnce();
+  }
+
+  /** One round of checks over every endpoint (exposed for tests). */
+  runOnce(): Promise<void> {
+    const round = Promise.all(this.#cluster.endpoints.map((endpoint) => this.#check(endpoint))).then(() => {});
+    this.#running.add(round);
+    void round.finally(() => this.#running.delete(round));
+    return round;
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer);
+    await Promise.all(this.#running);
+  }
+
+  async #check(endpoint: Endpoint): Promise<void> {
+    const config = this.#cluster.config.healthCheck;
+    if (!config || endpoint.draining) return;
+    const failure = await (config.path && !this.#tcpOnly
+      ? this.#httpCheck(endpoint, config.path, config.timeoutMs)
+      : this.#connectCheck(endpoint, config.timeoutMs));
+    const streak = this.#streaks.get(endpoint) ?? { passes: 0, fails: 0 };
+    this.#streaks.set(endpoint, streak);
+    if (failure === undefined) {
+      streak.passes++;
+      streak.fails = 0;
+      if (!endpoint.healthy && streak.passes >= config.healthyThreshold) this.#cluster.setHealth(endpoint, true);
+    } else {
+      streak.fails++;
+      streak.passes = 0;
+      if (endpoint.healthy && streak.fails >= config.unhealthyThreshold)
+        this.#cluster.setHealth(endpoint, false, failure);
+    }
+  }
+
+  /** Resolves to a failure reason, or undefined when the check passed. */
+  async #httpCheck(endpoint: Endpoint, path: string, timeoutMs: number): Promise<string | undefined> {
+    try {
+      const response = await endpoint.pool.request({
+        method: 'GET',
+        path,
+        headers: { 'user-agent': 'sidecar-kit-ambassador/health-check' },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      await response.body.dump();
+      return response.statusCode < 400 ? undefined : `status ${response.statusCode}`;
+    } catch (error) {
+      return (error as Error).name === 'TimeoutError' ? `timeout after ${timeoutMs}ms` : String((error as Error).message);
+    }
+  }
+
+  #connectCheck(endpoint: Endpoint, timeoutMs: number): Promise<string | undefined> {
+    return new Promise((resolve) => {
+      const tls = this.#cluster.tls;
+      const socket = tls
+        ? tlsConnect({ host: endpoint.host, port: endpoint.port, ...tls })
+        : netConnect({ host: endpoint.host, port: endpoint.port });
+      const timer = setTimeout(() => done(`connect timeout after ${timeoutMs}ms`), timeoutMs);
+      const done = (failure: string | undefined) => {
+        clearTimeout(timer);
+        socket.destroy();
+        resolve(failure);
+      };
+      socket.once(tls ? 'secureConnect' : 'connect', () => done(undefined));
+      socket.once('error', (error) => done(error.message));
+    });
+  }
+}

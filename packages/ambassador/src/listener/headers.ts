@@ -1,0 +1,92 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+/** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus ones undici manages. */
+const HOP_BY_HOP = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'proxy-authenticate',
+  'proxy-authorization',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+  'expect',
+]);
+
+function connectionTokens(value: string | string[] | undefined): Set<string> | undefined {
+  if (!value || value === 'keep-alive' || value === 'close' || value === 'Keep-Alive') return undefined;
+  const tokens = new Set<string>();
+  for (const token of String(value).split(',')) {
+    const name = token.trim().toLowerCase();
+    if (name && name !== 'close' && name !== 'keep-alive' && name !== 'upgrade') tokens.add(name);
+  }
+  return tokens.size ? tokens : undefined;
+}
+
+export interface ForwardedRequest {
+  headers: string[];
+  requestId: string;
+}
+
+/**
+ * The headers sent upstream, as undici's flat [name, value, ...] list: hop-by-hop headers dropped,
+ * X-Forwarded-For/-Proto/-Host added, x-request-id kept or generated. `keep` names hop-by-hop
+ * headers to pass anyway (Upgrade handshakes).
+ */
+export function forwardHeaders(request: IncomingMessage, keep?: ReadonlySet<string>): ForwardedRequest {
+  const raw = request.rawHeaders;
+  const listed = connectionTokens(request.headers.connection);
+  const headers: string[] = [];
+  let forwardedFor: string | undefined;
+  let requestId: string | undefined;
+  let sawProto = false;
+  let sawHost = false;
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i] as string;
+    const value = raw[i + 1] as string;
+    const lower = name.toLowerCase();
+    if (HOP_BY_HOP.has(lower) && !keep?.has(lower)) continue;
+    if (listed?.has(lower)) continue;
+    if (lower === 'x-forwarded-for') {
+      forwardedFor = forwardedFor ? `${forwardedFor}, ${value}` : value;
+      continue;
+    }
+    if (lower === 'x-request-id') requestId ??= value;
+    else if (lower === 'x-forwarded-proto') sawProto = true;
+    else if (lower === 'x-forwarded-host') sawHost = true;
+    headers.push(name, value);
+  }
+  const client = request.socket.remoteAddress ?? '';
+  headers.push('x-forwarded-for', forwardedFor ? `${forwardedFor}, ${client}` : client);
+  if (!sawProto) headers.push('x-forwarded-proto', 'http');
+  if (!sawHost && request.headers.host) headers.push('x-forwarded-host', request.headers.host);
+  if (requestId === undefined) {
+    requestId = randomUUID();
+    headers.push('x-request-id', requestId);
+  }
+  return { headers, requestId };
+}
+
+/** The upstream's response headers minus hop-by-hop ones (mutates and returns the object). */
+export function responseHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const listed = connectionTokens(headers.connection);
+  for (const name of HOP_BY_HOP) delete headers[name];
+  if (listed) for (const name of listed) delete headers[name];
+  return headers;
+}
+
+export function hasBody(request: IncomingMessage): boolean {
+  const length = request.headers['content-length'];
+  return (length !== undefined && length !== '0') || request.headers['transfer-encoding'] !== undefined;
+}
+
+export function cookieValue(header: string | undefined, name: string): string | undefined {
+  if (!header) return undefined;
+  for (const part of header.split(';')) {
+    const at = part.indexOf('=');
+    if (at > 0 && part.slice(0, at).trim() === name) return part.slice(at + 1).trim();
+  }
+  return undefined;
+}
