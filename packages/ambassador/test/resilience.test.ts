@@ -1,0 +1,106 @@
+import { request } from 'undici';
+import { afterEach, describe, expect, it } from 'vitest';
+import { endpoints, type RunningAmbassador, startAmbassador, startUpstreams, type Upstream, waitFor } from './helpers.js';
+
+let ambassador: RunningAmbassador | undefined;
+let upstreams: Upstream[] = [];
+afterEach(async () => {
+  await ambassador?.stop();
+  for (const upstream of upstreams) await upstream.kill();
+  ambassador = undefined;
+  upstreams = [];
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('failure handling', () => {
+  it('hides an endpoint killed under steady load: no idempotent request fails; it is ejected, then returns once healthy', async () => {
+    upstreams = await startUpstreams(3);
+    ambassador = await startAmbassador(`listeners: [{ name: web, listen: 127.0.0.1:0, cluster: web }]
+clusters:
+  - name: web
+    endpoints: ${endpoints(upstreams)}
+    healthCheck: { path: /, intervalMs: 200, timeoutMs: 200, unhealthyThreshold: 2, healthyThreshold: 2 }
+    outlierDetection: { consecutiveFailures: 3, baseEjectionMs: 30000, maxEjectionPercent: 50 }
+    retries: { attempts: 2, on: [connect-failure, reset, 503] }`);
+    const url = `${ambassador.urls[0]}/`;
+    const statuses = new Map<number, number>();
+    let running = true;
+    const clients = Array.from({ length: 8 }, async () => {
+      while (running) {
+        const response = await request(url);
+        await response.body.dump();
+        statuses.set(response.statusCode, (statuses.get(response.statusCode) ?? 0) + 1);
+      }
+    });
+    const victim = upstreams[1] as Upstream;
+    await sleep(500);
+    await victim.kill();
+    const current = ambassador;
+    const snapshot = async () => (await current.clusters()).clusters[0]?.endpoints.find((e) => e.address === victim.address);
+    const out = await waitFor(async () => {
+      const endpoint = await snapshot();
+      return endpoint && (endpoint.ejected || !endpoint.healthy) ? endpoint : undefined;
+    }, 3000);
+    expect(out.ejections + (out.healthy ? 0 : 1)).toBeGreaterThan(0);
+    await sleep(500);
+    const hitsWhileDown = victim.hits;
+    await victim.start();
+    await waitFor(async () => {
+      const endpoint = await snapshot();
+      return endpoint?.state === 'healthy' && victim.hits > hitsWhileDown + 10;
+    }, 5000);
+    running = false;
+    await Promise.all(clients);
+    expect([...statuses.keys()]).toEqual([200]);
+    expect(statuses.get(200)).toBeGreaterThan(500);
+  });
+
+  it('retries a 503 on another endpoint, within the retry budget', async () => {
+    upstreams = await startUpstreams(2, (name) => (_request, response) => {
+      response.writeHead(name === 'u0' ? 503 : 200);
+      response.end(name);
+    });
+    ambassador = await startAmbassador(`listeners: [{ name: web, listen: 127.0.0.1:0, cluster: web }]
+clusters:
+  - name: web
+    endpoints: ${endpoints(upstreams)}
+    retries: { attempts: 1, on: [503] }`);
+    for (let i = 0; i < 20; i++) {
+      const response = await request(`${ambassador.urls[0]}/`);
+      expect(response.statusCode).toBe(200);
+      expect(await response.body.text()).toBe('u1');
+    }
+    const metrics = await (await request(`${ambassador.admin}/metrics`)).body.text();
+    const retried = Number(/ambassador_retries_total\{cluster="web",reason="503"\} (\d+)/.exec(metrics)?.[1]);
+    // Every 503 from u0 was retried once, on u1.
+    expect(retried).toBe((upstreams[0] as Upstream).hits);
+    expect(retried).toBeGreaterThan(0);
+  });
+
+  it('does not retry a POST with a body after a reset', async () => {
+    upstreams = await startUpstreams(2, () => (request) => request.socket.destroy());
+    ambassador = await startAmbassador(`listeners: [{ name: web, listen: 127.0.0.1:0, cluster: web }]
+clusters: [{ name: web, endpoints: ${endpoints(upstreams)}, retries: { attempts: 2, on: [reset] } }]`);
+    const response = await request(`${ambassador.urls[0]}/`, { method: 'POST', body: 'payload' });
+    expect(response.statusCode).toBe(502);
+    expect(await response.body.json()).toMatchObject({ error: 'upstream_reset' });
+    expect((upstreams[0] as Upstream).hits + (upstreams[1] as Upstream).hits).toBe(1);
+  });
+
+  it('never ejects more than maxEjectionPercent of the endpoints', async () => {
+    upstreams = await startUpstreams(2, () => (_request, response) => {
+      response.writeHead(500);
+      response.end();
+    });
+    ambassador = await startAmbassador(`listeners: [{ name: web, listen: 127.0.0.1:0, cluster: web }]
+clusters:
+  - name: web
+    endpoints: ${endpoints(upstreams)}
+    outlierDetection: { consecutiveFailures: 2, baseEjectionMs: 30000, maxEjectionPercent: 50 }
+    retries: { attempts: 0 }`);
+    for (let i = 0; i < 20; i++) await (await request(`${ambassador.urls[0]}/`)).body.dump();
+    const cluster = (await ambassador.clusters()).clusters[0];
+    expect(cluster?.endpoints.filter((endpoint) => endpoint.ejected)).toHaveLength(1);
+  });
+});
