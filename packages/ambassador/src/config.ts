@@ -4,7 +4,8 @@ import { byteSize, listenAddress, parseListenAddress, runtimeSections, z } from 
 export const endpointAddress = z.string().superRefine((value, ctx) => {
   const parsed = parseListenAddress(value);
   if (typeof parsed === 'string') ctx.addIssue({ code: 'custom', message: parsed });
-  else if (parsed.port === 0) ctx.addIssue({ code: 'custom', message: `port 0 is not an upstream port in "${value}"` });
+  else if (parsed.port === 0)
+    ctx.addIssue({ code: 'custom', message: `port 0 is not an upstream port in "${value}"` });
 });
 
 const RETRY_CONDITIONS = ['connect-failure', 'reset', 'timeout', '502', '503', '504', '5xx'] as const;
@@ -43,7 +44,10 @@ const cluster = z
     endpoints: z.array(endpointAddress).min(1).optional(),
     discovery: z
       .strictObject({ dns: dnsDiscovery.optional(), file: fileDiscovery.optional() })
-      .refine((value) => (value.dns ? 1 : 0) + (value.file ? 1 : 0) === 1, 'expected exactly one of dns or file')
+      .refine(
+        (value) => (value.dns ? 1 : 0) + (value.file ? 1 : 0) === 1,
+        'expected exactly one of dns or file',
+      )
       .optional(),
     lb: z.enum(['round_robin', 'least_request', 'random', 'ring_hash']).default('round_robin'),
     hash: z
@@ -85,7 +89,14 @@ const cluster = z
     retries: z
       .strictObject({
         attempts: z.number().int().min(0).max(10).default(2),
-        on: z.array(z.preprocess((value) => (typeof value === 'number' ? String(value) : value), z.enum(RETRY_CONDITIONS))).default(['connect-failure', 'reset', '503']),
+        on: z
+          .array(
+            z.preprocess(
+              (value) => (typeof value === 'number' ? String(value) : value),
+              z.enum(RETRY_CONDITIONS),
+            ),
+          )
+          .default(['connect-failure', 'reset', '503']),
         budgetPercent: z.number().min(0).max(100).default(20),
       })
       .prefault({}),
@@ -124,7 +135,11 @@ export const configSchema = z
     const names = new Set<string>();
     value.clusters.forEach((item, index) => {
       if (names.has(item.name))
-        ctx.addIssue({ code: 'custom', path: ['clusters', index, 'name'], message: `duplicate cluster "${item.name}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clusters', index, 'name'],
+          message: `duplicate cluster "${item.name}"`,
+        });
       names.add(item.name);
     });
     const listenerNames = new Set<string>();
@@ -136,10 +151,18 @@ export const configSchema = z
           message: `no cluster named "${item.cluster}" (known: ${[...names].join(', ')})`,
         });
       if (listenerNames.has(item.name))
-        ctx.addIssue({ code: 'custom', path: ['listeners', index, 'name'], message: `duplicate listener "${item.name}"` });
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listeners', index, 'name'],
+          message: `duplicate listener "${item.name}"`,
+        });
       listenerNames.add(item.name);
       const target = value.clusters.find((c) => c.name === item.cluster);
-      if (item.protocol === 'tcp' && target?.hash && (target.hash.header || target.hash.cookie || target.hash.path))
+      if (
+        item.protocol === 'tcp' &&
+        target?.hash &&
+        (target.hash.header || target.hash.cookie || target.hash.path)
+      )
         ctx.addIssue({
           code: 'custom',
           path: ['listeners', index, 'cluster'],

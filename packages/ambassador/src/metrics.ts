@@ -11,7 +11,10 @@ export class AmbassadorMetrics {
   readonly ejections: Counter<'cluster' | 'endpoint'>;
   readonly localErrors: Counter<'listener' | 'reason'>;
   readonly tcpConnections: Counter<'listener'>;
-  readonly #requestChildren = new Map<string, ReturnType<Counter<'cluster' | 'endpoint' | 'class'>['labels']>>();
+  readonly #requestChildren = new Map<
+    string,
+    ReturnType<Counter<'cluster' | 'endpoint' | 'class'>['labels']>
+  >();
   readonly #clusters: Cluster[] = [];
 
   constructor(registry: Registry, prefix: string) {
@@ -62,7 +65,8 @@ export class AmbassadorMetrics {
       collect() {
         this.reset();
         for (const cluster of clusters)
-          for (const endpoint of cluster.endpoints) this.labels(cluster.name, endpoint.address).set(endpoint.active);
+          for (const endpoint of cluster.endpoints)
+            this.labels(cluster.name, endpoint.address).set(endpoint.active);
       },
     });
     new Gauge({
@@ -73,7 +77,8 @@ export class AmbassadorMetrics {
       collect() {
         this.reset();
         for (const cluster of clusters)
-          for (const endpoint of cluster.endpoints) this.labels(cluster.name, endpoint.address).set(endpoint.pending);
+          for (const endpoint of cluster.endpoints)
+            this.labels(cluster.name, endpoint.address).set(endpoint.pending);
       },
     });
     new Gauge({
@@ -86,7 +91,9 @@ export class AmbassadorMetrics {
         const now = Date.now();
         for (const cluster of clusters)
           for (const endpoint of cluster.endpoints)
-            this.labels(cluster.name, endpoint.address, endpoint.state(now)).set(endpoint.available(now) ? 1 : 0);
+            this.labels(cluster.name, endpoint.address, endpoint.state(now)).set(
+              endpoint.available(now) ? 1 : 0,
+            );
       },
     });
     new Gauge({

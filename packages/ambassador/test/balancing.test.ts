@@ -1,8 +1,15 @@
+import { createLogger, parseConfig, Registry } from '@sidecar-kit/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, configSchema, RingHash } from '../src/index.js';
 import { AmbassadorMetrics } from '../src/metrics.js';
-import { Registry, parseConfig, createLogger } from '@sidecar-kit/core';
-import { endpoints, getJson, type RunningAmbassador, startAmbassador, startUpstreams, type Upstream } from './helpers.js';
+import {
+  endpoints,
+  getJson,
+  type RunningAmbassador,
+  startAmbassador,
+  startUpstreams,
+  type Upstream,
+} from './helpers.js';
 
 let ambassador: RunningAmbassador | undefined;
 let upstreams: Upstream[] = [];
@@ -70,14 +77,19 @@ clusters: [{ name: c, endpoints: ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "
     );
     const clusterConfig = config.clusters[0];
     if (!clusterConfig) throw new Error('no cluster');
-    const cluster = new Cluster(clusterConfig, new AmbassadorMetrics(new Registry(), 't_'), createLogger({ name: 't', level: 'silent' }));
+    const cluster = new Cluster(
+      clusterConfig,
+      new AmbassadorMetrics(new Registry(), 't_'),
+      createLogger({ name: 't', level: 'silent' }),
+    );
     const keys = Array.from({ length: 10_000 }, (_, i) => `key-${i}`);
     const before = keys.map((key) => cluster.pick(key)?.address);
     const perEndpoint = new Map<string, number>();
-    for (const address of before) perEndpoint.set(String(address), (perEndpoint.get(String(address)) ?? 0) + 1);
+    for (const address of before)
+      perEndpoint.set(String(address), (perEndpoint.get(String(address)) ?? 0) + 1);
     // Spread: every endpoint owns a fair share (20 % ± 7 %).
     for (const count of perEndpoint.values()) expect(Math.abs(count / keys.length - 0.2)).toBeLessThan(0.07);
-    cluster.setEndpoints(["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "10.0.0.4:80"]);
+    cluster.setEndpoints(['10.0.0.1:80', '10.0.0.2:80', '10.0.0.3:80', '10.0.0.4:80']);
     const after = keys.map((key) => cluster.pick(key)?.address);
     let moved = 0;
     for (let i = 0; i < keys.length; i++) {

@@ -32,7 +32,10 @@ function configMapVolume(dir: string) {
     version++;
     const data = join(dir, `..2026_11_24_${version}`);
     mkdirSync(data);
-    writeFileSync(join(data, 'endpoints.yaml'), `endpoints:\n${addresses.map((a) => `  - "${a}"`).join('\n')}\n`);
+    writeFileSync(
+      join(data, 'endpoints.yaml'),
+      `endpoints:\n${addresses.map((a) => `  - "${a}"`).join('\n')}\n`,
+    );
     symlinkSync(`..2026_11_24_${version}`, join(dir, '..data_tmp'));
     renameSync(join(dir, '..data_tmp'), join(dir, '..data'));
   };

@@ -25,7 +25,12 @@ export interface EndpointSnapshot {
   failures: number;
 }
 export interface ClustersBody {
-  clusters: Array<{ name: string; active: number; endpoints: EndpointSnapshot[]; draining: EndpointSnapshot[] }>;
+  clusters: Array<{
+    name: string;
+    active: number;
+    endpoints: EndpointSnapshot[];
+    draining: EndpointSnapshot[];
+  }>;
 }
 
 /** Starts an ambassador in this process from YAML (listeners should use port 0). */
@@ -76,7 +81,10 @@ export class Upstream {
       handler ??
       ((_request, response) => {
         const body = JSON.stringify({ upstream: name });
-        response.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) });
+        response.writeHead(200, {
+          'content-type': 'application/json',
+          'content-length': Buffer.byteLength(body),
+        });
         response.end(body);
       });
   }
@@ -113,7 +121,10 @@ export class Upstream {
   }
 }
 
-export async function startUpstreams(count: number, handler?: (name: string) => Handler): Promise<Upstream[]> {
+export async function startUpstreams(
+  count: number,
+  handler?: (name: string) => Handler,
+): Promise<Upstream[]> {
   return Promise.all(
     Array.from({ length: count }, (_, index) => new Upstream(`u${index}`, handler?.(`u${index}`)).start()),
   );
@@ -129,7 +140,10 @@ export async function getJson(url: string, headers: Record<string, string> = {})
   };
 }
 
-export async function waitFor<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 10_000): Promise<T> {
+export async function waitFor<T>(
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 10_000,
+): Promise<T> {
   const until = Date.now() + timeoutMs;
   for (;;) {
     const value = await check();

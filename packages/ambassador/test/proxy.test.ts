@@ -1,8 +1,17 @@
 import { connect } from 'node:net';
+import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket, WebSocketServer } from 'ws';
-import { request } from 'undici';
-import { endpoints, getJson, type RunningAmbassador, startAmbassador, startUpstreams, type Upstream, Upstream as UpstreamServer, waitFor } from './helpers.js';
+import {
+  endpoints,
+  getJson,
+  type RunningAmbassador,
+  startAmbassador,
+  startUpstreams,
+  type Upstream,
+  Upstream as UpstreamServer,
+  waitFor,
+} from './helpers.js';
 
 let ambassador: RunningAmbassador | undefined;
 let upstreams: Upstream[] = [];
@@ -13,17 +22,18 @@ afterEach(async () => {
   upstreams = [];
 });
 
-const echoHeaders = () => (request: import('node:http').IncomingMessage, response: import('node:http').ServerResponse) => {
-  const body = JSON.stringify({ headers: request.headers, url: request.url });
-  response.writeHead(200, {
-    'content-type': 'application/json',
-    connection: 'keep-alive, x-hop',
-    'x-hop': 'should not pass',
-    'keep-alive': 'timeout=5',
-    'content-length': Buffer.byteLength(body),
-  });
-  response.end(body);
-};
+const echoHeaders =
+  () => (request: import('node:http').IncomingMessage, response: import('node:http').ServerResponse) => {
+    const body = JSON.stringify({ headers: request.headers, url: request.url });
+    response.writeHead(200, {
+      'content-type': 'application/json',
+      connection: 'keep-alive, x-hop',
+      'x-hop': 'should not pass',
+      'keep-alive': 'timeout=5',
+      'content-length': Buffer.byteLength(body),
+    });
+    response.end(body);
+  };
 
 function yaml(extraListener = '', extraCluster = '') {
   return `listeners: [{ name: web, listen: 127.0.0.1:0, cluster: web${extraListener} }]
@@ -34,7 +44,11 @@ ${extraCluster}`;
 }
 
 /** Sends raw bytes and returns everything the ambassador answers until it closes the socket. */
-function rawExchange(port: number, text: string, waitMs = 3000): Promise<{ answer: string; closed: boolean }> {
+function rawExchange(
+  port: number,
+  text: string,
+  waitMs = 3000,
+): Promise<{ answer: string; closed: boolean }> {
   return new Promise((resolve) => {
     const socket = connect(port, '127.0.0.1');
     let answer = '';
@@ -81,7 +95,9 @@ describe('http proxying', () => {
       ambassador.ports[0] as number,
       'GET / HTTP/1.1\r\nHost: x\r\nConnection: close, x-secret\r\nX-Secret: dropped\r\nX-Kept: yes\r\n\r\n',
     );
-    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as { headers: Record<string, string> };
+    const body = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as {
+      headers: Record<string, string>;
+    };
     expect(body.headers['x-kept']).toBe('yes');
     expect(body.headers['x-secret']).toBeUndefined();
   });
@@ -191,16 +207,26 @@ describe('http proxying', () => {
   });
 
   it('answers 504 upstream_timeout when the upstream is slower than requestMs', async () => {
-    upstreams = [await new UpstreamServer('slow', (_q, response) => setTimeout(() => response.end('late'), 1500)).start()];
-    ambassador = await startAmbassador(yaml('', '    timeouts: { requestMs: 200 }\n    retries: { attempts: 0 }'));
+    upstreams = [
+      await new UpstreamServer('slow', (_q, response) =>
+        setTimeout(() => response.end('late'), 1500),
+      ).start(),
+    ];
+    ambassador = await startAmbassador(
+      yaml('', '    timeouts: { requestMs: 200 }\n    retries: { attempts: 0 }'),
+    );
     const { status, body } = await getJson(`${ambassador.urls[0]}/`);
     expect(status).toBe(504);
     expect(body['error']).toBe('upstream_timeout');
   });
 
   it('answers 503 circuit_open beyond maxConnections + maxPendingRequests', async () => {
-    upstreams = [await new UpstreamServer('slow', (_q, response) => setTimeout(() => response.end('ok'), 400)).start()];
-    ambassador = await startAmbassador(yaml('', '    circuitBreaker: { maxConnections: 2, maxPendingRequests: 1 }'));
+    upstreams = [
+      await new UpstreamServer('slow', (_q, response) => setTimeout(() => response.end('ok'), 400)).start(),
+    ];
+    ambassador = await startAmbassador(
+      yaml('', '    circuitBreaker: { maxConnections: 2, maxPendingRequests: 1 }'),
+    );
     const url = `${ambassador.urls[0]}/`;
     const results = await Promise.all(
       Array.from({ length: 6 }, async () => {
@@ -260,7 +286,9 @@ clusters: [{ name: ws, endpoints: ["127.0.0.1:${wsPort}"] }]`);
   });
 
   it('on stop, finishes a request in flight before closing', async () => {
-    upstreams = [await new UpstreamServer('slow', (_q, response) => setTimeout(() => response.end('done'), 500)).start()];
+    upstreams = [
+      await new UpstreamServer('slow', (_q, response) => setTimeout(() => response.end('done'), 500)).start(),
+    ];
     ambassador = await startAmbassador(yaml());
     const pending = request(`${ambassador.urls[0]}/`).then(async (response) => ({
       status: response.statusCode,

@@ -1,6 +1,13 @@
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
-import { endpoints, type RunningAmbassador, startAmbassador, startUpstreams, type Upstream, waitFor } from './helpers.js';
+import {
+  endpoints,
+  type RunningAmbassador,
+  startAmbassador,
+  startUpstreams,
+  type Upstream,
+  waitFor,
+} from './helpers.js';
 
 let ambassador: RunningAmbassador | undefined;
 let upstreams: Upstream[] = [];
@@ -37,7 +44,8 @@ clusters:
     await sleep(500);
     await victim.kill();
     const current = ambassador;
-    const snapshot = async () => (await current.clusters()).clusters[0]?.endpoints.find((e) => e.address === victim.address);
+    const snapshot = async () =>
+      (await current.clusters()).clusters[0]?.endpoints.find((e) => e.address === victim.address);
     const out = await waitFor(async () => {
       const endpoint = await snapshot();
       return endpoint && (endpoint.ejected || !endpoint.healthy) ? endpoint : undefined;

@@ -14,9 +14,13 @@ afterEach(async () => {
 
 async function startRedis(): Promise<number> {
   const port = await freePort();
-  const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    {
+      stdio: 'ignore',
+    },
+  );
   redis.push(child);
   for (let i = 0; i < 50; i++) {
     const ok = await new Promise<boolean>((resolve) => {
@@ -35,7 +39,9 @@ async function startRedis(): Promise<number> {
 function command(socket: Socket, ...args: string[]): Promise<string> {
   return new Promise((resolve) => {
     socket.once('data', (data) => resolve(data.toString()));
-    socket.write(`*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`);
+    socket.write(
+      `*${args.length}\r\n${args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`).join('')}`,
+    );
   });
 }
 
@@ -49,7 +55,8 @@ function open(port: number): Promise<Socket> {
 describe('tcp listener', () => {
   it('carries a Redis-protocol exchange, balancing connections over two redis-server endpoints', async () => {
     const ports = [await startRedis(), await startRedis()];
-    ambassador = await startAmbassador(`listeners: [{ name: redis, listen: 127.0.0.1:0, protocol: tcp, cluster: redis }]
+    ambassador =
+      await startAmbassador(`listeners: [{ name: redis, listen: 127.0.0.1:0, protocol: tcp, cluster: redis }]
 clusters:
   - name: redis
     endpoints: ["127.0.0.1:${ports[0]}", "127.0.0.1:${ports[1]}"]
@@ -70,7 +77,8 @@ clusters:
   it('retries the connect on the other endpoint when one is down', async () => {
     const live = await startRedis();
     const dead = await freePort();
-    ambassador = await startAmbassador(`listeners: [{ name: redis, listen: 127.0.0.1:0, protocol: tcp, cluster: redis }]
+    ambassador =
+      await startAmbassador(`listeners: [{ name: redis, listen: 127.0.0.1:0, protocol: tcp, cluster: redis }]
 clusters: [{ name: redis, endpoints: ["127.0.0.1:${dead}", "127.0.0.1:${live}"], retries: { attempts: 1, on: [connect-failure] } }]`);
     for (let i = 0; i < 4; i++) {
       const socket = await open(ambassador.ports[0] as number);

@@ -67,7 +67,10 @@ clusters:
   - name: secure
     endpoints: ["127.0.0.1:${port}"]
     tls: { ca: ${join(dir, 'ca.crt')}, cert: ${join(dir, 'client.crt')}, key: ${join(dir, 'client.key')} }`);
-    expect(await getJson(`${ambassador.urls[0]}/`)).toMatchObject({ status: 200, body: { client: 'client' } });
+    expect(await getJson(`${ambassador.urls[0]}/`)).toMatchObject({
+      status: 200,
+      body: { client: 'client' },
+    });
   });
 
   it('refuses an upstream whose certificate the CA did not sign: 502, nothing sent', async () => {

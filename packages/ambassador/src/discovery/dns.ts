@@ -36,7 +36,10 @@ export class DnsDiscovery {
 
   #schedule(): void {
     if (this.#stopped) return;
-    this.#timer = setTimeout(() => void this.refresh().finally(() => this.#schedule()), this.#config.refreshMs);
+    this.#timer = setTimeout(
+      () => void this.refresh().finally(() => this.#schedule()),
+      this.#config.refreshMs,
+    );
     this.#timer.unref();
   }
 
@@ -51,7 +54,10 @@ export class DnsDiscovery {
     ];
     if (addresses.length === 0) {
       const reason = v4.status === 'rejected' ? String((v4.reason as Error).message) : 'no A or AAAA records';
-      this.#logger.warn({ reason, kept: this.#cluster.endpoints.length }, 'dns lookup failed; keeping known endpoints');
+      this.#logger.warn(
+        { reason, kept: this.#cluster.endpoints.length },
+        'dns lookup failed; keeping known endpoints',
+      );
       return;
     }
     addresses.sort();

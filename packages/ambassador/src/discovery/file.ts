@@ -48,7 +48,10 @@ export class FileDiscovery {
     try {
       text = await readFile(this.#path, 'utf8');
     } catch (error) {
-      this.#logger.warn({ error: (error as Error).message }, 'cannot read endpoints file; keeping known endpoints');
+      this.#logger.warn(
+        { error: (error as Error).message },
+        'cannot read endpoints file; keeping known endpoints',
+      );
       return;
     }
     if (text === this.#last) return;

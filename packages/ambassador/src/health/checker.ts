@@ -35,7 +35,9 @@ export class HealthChecker {
 
   /** One round of checks over every endpoint (exposed for tests). */
   runOnce(): Promise<void> {
-    const round = Promise.all(this.#cluster.endpoints.map((endpoint) => this.#check(endpoint))).then(() => {});
+    const round = Promise.all(this.#cluster.endpoints.map((endpoint) => this.#check(endpoint))).then(
+      () => {},
+    );
     this.#running.add(round);
     void round.finally(() => this.#running.delete(round));
     return round;
@@ -57,7 +59,8 @@ export class HealthChecker {
     if (failure === undefined) {
       streak.passes++;
       streak.fails = 0;
-      if (!endpoint.healthy && streak.passes >= config.healthyThreshold) this.#cluster.setHealth(endpoint, true);
+      if (!endpoint.healthy && streak.passes >= config.healthyThreshold)
+        this.#cluster.setHealth(endpoint, true);
     } else {
       streak.fails++;
       streak.passes = 0;
@@ -78,7 +81,9 @@ export class HealthChecker {
       await response.body.dump();
       return response.statusCode < 400 ? undefined : `status ${response.statusCode}`;
     } catch (error) {
-      return (error as Error).name === 'TimeoutError' ? `timeout after ${timeoutMs}ms` : String((error as Error).message);
+      return (error as Error).name === 'TimeoutError'
+        ? `timeout after ${timeoutMs}ms`
+        : String((error as Error).message);
     }
   }
 

@@ -39,7 +39,8 @@ export class RingHash implements Balancer {
 
   pick(available: readonly Endpoint[], key: string | undefined): Endpoint | undefined {
     if (available.length === 0) return undefined;
-    if (key === undefined || this.#hashes.length === 0) return available[Math.floor(Math.random() * available.length)];
+    if (key === undefined || this.#hashes.length === 0)
+      return available[Math.floor(Math.random() * available.length)];
     const hashes = this.#hashes;
     const target = hashKey(key);
     let low = 0;

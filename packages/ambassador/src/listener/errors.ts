@@ -20,7 +20,11 @@ const STATUS: Record<LocalReason, number> = {
 };
 
 export function reasonFor(kind: FailureKind): LocalReason {
-  return kind === 'timeout' ? 'upstream_timeout' : kind === 'connect-failure' ? 'upstream_connect_failure' : 'upstream_reset';
+  return kind === 'timeout'
+    ? 'upstream_timeout'
+    : kind === 'connect-failure'
+      ? 'upstream_connect_failure'
+      : 'upstream_reset';
 }
 
 /** Sends the short JSON body every ambassador-made error has; the header lets tools tell them apart. */

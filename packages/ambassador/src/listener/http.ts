@@ -144,9 +144,15 @@ export class HttpListener implements Component {
         `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
       );
     };
-    if (path === undefined) return fail('403 Forbidden', 'not_a_forward_proxy');
+    if (path === undefined) {
+      fail('403 Forbidden', 'not_a_forward_proxy');
+      return;
+    }
     const endpoint = this.#cluster.pick(this.#hashKey(request));
-    if (!endpoint) return fail('503 Service Unavailable', 'no_healthy_upstream');
+    if (!endpoint) {
+      fail('503 Service Unavailable', 'no_healthy_upstream');
+      return;
+    }
     const protocol = request.headers.upgrade ?? 'websocket';
     const { headers } = forwardHeaders(request, UPGRADE_HEADERS);
     endpoint.active++;
@@ -233,7 +239,6 @@ class Exchange implements Dispatcher.DispatchHandler {
   #controller: Dispatcher.DispatchController | undefined;
   #attempt = 0;
   #discard = false;
-  #discardKind: FailureKind = '5xx';
   #status = 0;
   #done = false;
   #isRetry = false;
@@ -255,9 +260,13 @@ class Exchange implements Dispatcher.DispatchHandler {
     const { cluster } = this.#context;
     this.#response.once('close', () => {
       this.#context.closed();
-      if (!this.#response.writableFinished) this.#controller?.abort(new Error('client closed the connection'));
+      if (!this.#response.writableFinished)
+        this.#controller?.abort(new Error('client closed the connection'));
     });
-    if (!cluster.admits()) return this.#localError('circuit_open', { cluster: cluster.name });
+    if (!cluster.admits()) {
+      this.#localError('circuit_open', { cluster: cluster.name });
+      return;
+    }
     cluster.active++;
     this.#counted = true;
     this.#dispatch();
@@ -266,7 +275,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   #dispatch(): void {
     const { cluster } = this.#context;
     const endpoint = cluster.pick(this.#key, this.#tried);
-    if (!endpoint) return this.#localError('no_healthy_upstream', { cluster: cluster.name });
+    if (!endpoint) {
+      this.#localError('no_healthy_upstream', { cluster: cluster.name });
+      return;
+    }
     this.#endpoint = endpoint;
     endpoint.active++;
     endpoint.requests++;
@@ -295,7 +307,6 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.#context.cluster.recordFailure(endpoint, kind);
       if (this.#mayRetryStatus(statusCode)) {
         this.#discard = true;
-        this.#discardKind = kind;
         this.#status = statusCode;
         return;
       }

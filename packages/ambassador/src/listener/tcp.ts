@@ -1,4 +1,4 @@
-import { type AddressInfo, connect as netConnect, createServer, type Server, type Socket } from 'node:net';
+import { type AddressInfo, createServer, connect as netConnect, type Server, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Component, Logger } from '@sidecar-kit/core';
 import type { Cluster } from '../cluster/cluster.js';
@@ -34,7 +34,9 @@ export class TcpListener implements Component {
   }
 
   async start(): Promise<void> {
-    const server = createServer({ pauseOnConnect: true, noDelay: true }, (client) => this.#onConnection(client));
+    const server = createServer({ pauseOnConnect: true, noDelay: true }, (client) =>
+      this.#onConnection(client),
+    );
     this.#server = server;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
