@@ -47,7 +47,6 @@ export class Sidecar<C extends RuntimeSections = RuntimeSections> {
   readonly readiness: Readiness;
   readonly config: C;
   readonly #admin: AdminServer;
-  readonly #components: Component[];
   #started: Component[] = [];
   #stopping: Promise<StopResult> | undefined;
 
@@ -57,14 +56,12 @@ export class Sidecar<C extends RuntimeSections = RuntimeSections> {
     registry: Registry,
     readiness: Readiness,
     admin: AdminServer,
-    components: Component[],
   ) {
     this.config = config;
     this.logger = logger;
     this.registry = registry;
     this.readiness = readiness;
     this.#admin = admin;
-    this.#components = components;
   }
 
   static async start<S extends z.ZodType<RuntimeSections, unknown>>(
@@ -90,7 +87,7 @@ export class Sidecar<C extends RuntimeSections = RuntimeSections> {
       },
     });
     const admin = new AdminServer({ listen: config.admin.listen, registry, readiness, routes });
-    const sidecar = new Sidecar(config, logger, registry, readiness, admin, components);
+    const sidecar = new Sidecar(config, logger, registry, readiness, admin);
     const address = await admin.start();
     try {
       for (const part of components) {
