@@ -1,0 +1,284 @@
+#!/usr/bin/env node
+// npm run bench:ambassador — requests/s and latency through the ambassador next to a direct
+// connection, HAProxy and nginx, all in front of the same nginx upstream on loopback, in one run.
+// Also: the added latency at a fixed rate well below saturation, TCP mode against HAProxy
+// `mode tcp`, and the data-path choice (undici vs node-http-proxy vs the bare Node ceiling).
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client } from 'undici';
+import { machine, table, writeSection } from '../lib/report.mjs';
+
+const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const LATENCY_REQUESTS = Number(process.env.BENCH_LATENCY_REQUESTS ?? 10_000);
+const root = join(import.meta.dirname, '../..');
+const work = mkdtempSync(join(tmpdir(), 'bench-ambassador-'));
+const children = [];
+
+function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+function start(command, args, options = {}) {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], ...options });
+  children.push(child);
+  return child;
+}
+
+async function waitPort(port) {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((resolve) => {
+      const socket = createServer();
+      socket.close();
+      import('node:net').then(({ connect }) => {
+        const s = connect(port, '127.0.0.1', () => {
+          s.destroy();
+          resolve(true);
+        }).on('error', () => resolve(false));
+      });
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
+
+function wrk(port) {
+  const out = execFileSync(
+    'wrk',
+    ['-t1', `-c${CONNECTIONS}`, `-d${SECONDS}s`, '--latency', `http://127.0.0.1:${port}/`],
+    {
+      encoding: 'utf8',
+    },
+  );
+  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
+  const ms = (label) => {
+    const match = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
+    if (!match) return Number.NaN;
+    const value = Number(match[1]);
+    return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value;
+  };
+  const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0';
+  return { rps, p50: ms('50'), p99: ms('99'), errors: Number(errors) };
+}
+
+/**
+ * Latency well below saturation: one keep-alive connection, one request at a time (a few thousand
+ * req/s), each timed with a high-resolution clock. The client's own cost is the same for every
+ * target, so subtracting the direct numbers leaves what the proxy adds.
+ */
+async function lowLoadLatency(port) {
+  const client = new Client(`http://127.0.0.1:${port}`, { pipelining: 1 });
+  const times = [];
+  try {
+    for (let i = 0; i < LATENCY_REQUESTS + 500; i++) {
+      const started = performance.now();
+      const response = await client.request({ path: '/', method: 'GET' });
+      await response.body.dump();
+      if (i >= 500) times.push(performance.now() - started);
+    }
+  } finally {
+    await client.close();
+  }
+  times.sort((a, b) => a - b);
+  return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
+}
+
+const ports = {};
+for (const name of [
+  'upstream',
+  'ambassador',
+  'ambassadorTcp',
+  'haproxy',
+  'haproxyTcp',
+  'nginx',
+  'httpProxy',
+  'bare',
+  'admin',
+])
+  ports[name] = await freePort();
+
+// The upstream: nginx answering a small body, fast enough not to be the bottleneck.
+writeFileSync(
+  join(work, 'nginx-upstream.conf'),
+  `worker_processes 1; daemon off; pid ${work}/up.pid; error_log ${work}/up.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  server { listen 127.0.0.1:${ports.upstream}; location / { return 200 "hello from the upstream\\n"; } } }`,
+);
+start('nginx', ['-c', join(work, 'nginx-upstream.conf'), '-p', work]);
+
+writeFileSync(
+  join(work, 'nginx-proxy.conf'),
+  `worker_processes 1; daemon off; pid ${work}/px.pid; error_log ${work}/px.err;
+events { worker_connections 4096; }
+http { access_log off; keepalive_requests 1000000;
+  upstream up { server 127.0.0.1:${ports.upstream}; keepalive 64; }
+  server { listen 127.0.0.1:${ports.nginx};
+    location / { proxy_pass http://up; proxy_http_version 1.1; proxy_set_header Connection ""; } } }`,
+);
+start('nginx', ['-c', join(work, 'nginx-proxy.conf'), '-p', work]);
+
+writeFileSync(
+  join(work, 'haproxy.cfg'),
+  `global
+  maxconn 4096
+defaults
+  timeout connect 1s
+  timeout client 30s
+  timeout server 30s
+frontend web
+  mode http
+  option http-keep-alive
+  bind 127.0.0.1:${ports.haproxy}
+  default_backend up
+backend up
+  mode http
+  http-reuse always
+  server s1 127.0.0.1:${ports.upstream}
+frontend tcp
+  mode tcp
+  bind 127.0.0.1:${ports.haproxyTcp}
+  default_backend uptcp
+backend uptcp
+  mode tcp
+  server s1 127.0.0.1:${ports.upstream}
+`,
+);
+start('haproxy', ['-f', join(work, 'haproxy.cfg'), '-db']);
+
+writeFileSync(
+  join(work, 'ambassador.yaml'),
+  `listeners:
+  - { name: web, listen: 127.0.0.1:${ports.ambassador}, cluster: up }
+  - { name: tcp, listen: 127.0.0.1:${ports.ambassadorTcp}, protocol: tcp, cluster: uptcp }
+clusters:
+  - { name: up, endpoints: ["127.0.0.1:${ports.upstream}"] }
+  - { name: uptcp, endpoints: ["127.0.0.1:${ports.upstream}"] }
+admin: { listen: 127.0.0.1:${ports.admin} }
+log: { level: warn }
+`,
+);
+const ambassador = start(process.execPath, [
+  join(root, 'packages/ambassador/bin/ambassador.js'),
+  '--config',
+  join(work, 'ambassador.yaml'),
+]);
+
+// The data-path alternatives, each the smallest correct proxy of its kind.
+writeFileSync(
+  join(work, 'http-proxy.cjs'),
+  `const http = require('node:http');
+const httpProxy = require(${JSON.stringify(join(root, 'node_modules/http-proxy'))});
+const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+const proxy = httpProxy.createProxyServer({ target: 'http://127.0.0.1:${ports.upstream}', agent });
+proxy.on('error', (error, req, res) => { res.writeHead?.(502); res.end(); });
+http.createServer((req, res) => proxy.web(req, res)).listen(${ports.httpProxy}, '127.0.0.1');`,
+);
+start(process.execPath, [join(work, 'http-proxy.cjs')]);
+writeFileSync(
+  join(work, 'bare-undici.mjs'),
+  `import http from 'node:http';
+import { Pool } from ${JSON.stringify(join(root, 'node_modules/undici/index.js'))};
+const pool = new Pool('http://127.0.0.1:${ports.upstream}', { connections: 256 });
+http.createServer((req, res) => {
+  pool.dispatch({ path: req.url, method: req.method, headers: { host: req.headers.host }, body: null }, {
+    onRequestStart() {},
+    onResponseStart(c, status, headers) { delete headers.connection; delete headers['keep-alive']; res.writeHead(status, headers); },
+    onResponseData(c, chunk) { res.write(chunk); },
+    onResponseEnd() { res.end(); },
+    onResponseError(c, error) { res.destroy(error); },
+  });
+}).listen(${ports.bare}, '127.0.0.1');`,
+);
+start(process.execPath, [join(work, 'bare-undici.mjs')]);
+
+try {
+  for (const name of [
+    'upstream',
+    'nginx',
+    'haproxy',
+    'ambassador',
+    'ambassadorTcp',
+    'haproxyTcp',
+    'httpProxy',
+    'bare',
+  ])
+    await waitPort(ports[name]);
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const targets = [
+    ['direct to the upstream', 'upstream'],
+    ['ambassador (http)', 'ambassador'],
+    ['HAProxy (mode http)', 'haproxy'],
+    ['nginx (proxy_pass, keepalive)', 'nginx'],
+    ['ambassador (tcp)', 'ambassadorTcp'],
+    ['HAProxy (mode tcp)', 'haproxyTcp'],
+    ['node-http-proxy + keep-alive agent', 'httpProxy'],
+    ['bare node:http + undici Pool (no features)', 'bare'],
+  ];
+  const results = {};
+  for (const [label, key] of targets) {
+    wrk(ports[key]); // warm-up, discarded
+    results[key] = { label, ...wrk(ports[key]) };
+    console.log(
+      `${label}: ${Math.round(results[key].rps)} req/s p50 ${results[key].p50} ms p99 ${results[key].p99} ms`,
+    );
+  }
+  const rate = {};
+  for (const key of ['upstream', 'ambassador', 'haproxy', 'nginx'])
+    rate[key] = await lowLoadLatency(ports[key]);
+
+  const r = (value) => Math.round(value).toLocaleString('en-US');
+  const f = (value) => (Number.isFinite(value) ? value.toFixed(2) : 'n/a');
+  const us = (value) => `${Math.round(value * 1000)}`;
+  const ratio = (a, b) => `${(a / b).toFixed(2)}x`;
+  const throughput = table(
+    ['path', 'req/s', 'p50 ms', 'p99 ms', 'non-2xx', 'vs direct'],
+    targets.map(([, key]) => {
+      const x = results[key];
+      return [x.label, r(x.rps), f(x.p50), f(x.p99), String(x.errors), ratio(x.rps, results.upstream.rps)];
+    }),
+  );
+  const added = table(
+    ['path', 'p50 µs', 'p99 µs', 'added p50 µs', 'added p99 µs'],
+    ['upstream', 'ambassador', 'haproxy', 'nginx'].map((key) => [
+      results[key].label,
+      us(rate[key].p50),
+      us(rate[key].p99),
+      key === 'upstream' ? '' : us(rate[key].p50 - rate.upstream.p50),
+      key === 'upstream' ? '' : us(rate[key].p99 - rate.upstream.p99),
+    ]),
+  );
+  const ours = results.ambassador;
+  const summary = [
+    `- ambassador / direct: **${ratio(ours.rps, results.upstream.rps)}** req/s`,
+    `- ambassador / HAProxy: **${ratio(ours.rps, results.haproxy.rps)}** req/s (aim ≥ 0.5x), p99 ${f(ours.p99)} ms vs ${f(results.haproxy.p99)} ms (aim ≤ 2x: ${ratio(ours.p99, results.haproxy.p99)})`,
+    `- ambassador / nginx: **${ratio(ours.rps, results.nginx.rps)}** req/s`,
+    `- tcp: ambassador / HAProxy mode tcp: **${ratio(results.ambassadorTcp.rps, results.haproxyTcp.rps)}** (aim ≥ 0.8x)`,
+    `- data path: ambassador (undici, all features) / node-http-proxy: **${ratio(ours.rps, results.httpProxy.rps)}**; ambassador / bare undici proxy (the ceiling of one Node event loop with node:http + undici): **${ratio(ours.rps, results.bare.rps)}**`,
+  ].join('\n');
+  const markdown = `Command: \`npm run bench:ambassador\` (wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --latency after a discarded warm-up run; low-load latency: ${LATENCY_REQUESTS} sequential requests on one keep-alive connection, timed in the client). Upstream: nginx returning a 24-byte body, keep-alive everywhere. Machine: ${machine()}. Date: ${new Date().toISOString().slice(0, 10)}.
+
+${summary}
+
+Throughput (closed loop, ${CONNECTIONS} connections):
+
+${throughput}
+
+Latency well below saturation (one request at a time), and what each proxy adds over direct:
+
+${added}`;
+  console.log(`\n${markdown}`);
+  if (process.env.BENCH_WRITE !== '0') writeSection('ambassador', markdown);
+  void ambassador;
+} finally {
+  for (const child of children) child.kill('SIGTERM');
+}
