@@ -123,8 +123,12 @@ export class AmbassadorMetrics {
     child.inc();
   }
 
+  /** Drops a removed endpoint's series, so endpoint churn (DNS) cannot grow the registry. */
   forgetEndpoint(cluster: string, endpoint: string): void {
     for (const key of this.#requestChildren.keys())
       if (key.startsWith(`${cluster}\0${endpoint}\0`)) this.#requestChildren.delete(key);
+    for (const statusClass of ['1xx', '2xx', '3xx', '4xx', '5xx'])
+      this.requests.remove(cluster, endpoint, statusClass);
+    this.ejections.remove(cluster, endpoint);
   }
 }

@@ -68,6 +68,10 @@ clusters: [{ name: web, discovery: { file: { path: ${join(dir, 'endpoints.yaml')
     expect(await inFlight).toMatchObject({ status: 200, body: { upstream: 'u0' } });
     expect(await spread(url, 10)).toEqual(new Set(['u1']));
     await waitFor(async () => (await current.clusters()).clusters[0]?.draining.length === 0, 3000);
+    // The drained endpoint's series are gone: endpoint churn cannot grow the metrics.
+    const metrics = await (await request(`${ambassador.admin}/metrics`)).body.text();
+    expect(metrics).toContain(`endpoint="${fresh.address}"`);
+    expect(metrics).not.toContain(`endpoint="${slow.address}"`);
   });
 
   it('file: an invalid update keeps the last good endpoints', async () => {

@@ -57,8 +57,11 @@ export class Cluster {
     for (const endpoint of removed) {
       endpoint.draining = true;
       this.#draining.add(endpoint);
-      this.#metrics.forgetEndpoint(this.name, endpoint.address);
-      void endpoint.close(undefined).finally(() => this.#draining.delete(endpoint));
+      void endpoint.close(undefined).finally(() => {
+        this.#draining.delete(endpoint);
+        if (!this.#endpoints.some((kept) => kept.address === endpoint.address))
+          this.#metrics.forgetEndpoint(this.name, endpoint.address);
+      });
     }
     this.#endpoints = next;
     this.#invalidate();
