@@ -3,7 +3,7 @@
 // A shared directory stands in for the emptyDir volume and 127.0.0.1 for the Pod's network namespace.
 // Every sidecar with a config in examples/demo/<name>.yaml joins. Ctrl-C (or DEMO_DURATION_MS) stops all.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 const root = resolve(import.meta.dirname, '..');
@@ -91,8 +91,43 @@ setTimeout(() => {
   process.stdout.write('Ctrl-C stops everything.\n\n');
 }, 1500);
 
+// What is flowing: every 5 s the app makes a call through the ambassador, and the demo prints
+// lines written vs shipped, which replica answered, and the health the adapter computes.
+const countLines = (file) => {
+  try {
+    const text = readFileSync(file, 'utf8');
+    return text ? text.split('\n').length - 1 : 0;
+  } catch {
+    return 0;
+  }
+};
+const fetchText = async (url) => {
+  try {
+    const response = await fetch(url, { signal: AbortSignal.timeout(1000) });
+    return { status: response.status, text: await response.text() };
+  } catch (error) {
+    return { status: 0, text: String(error.cause?.code ?? error.message) };
+  }
+};
+const flow = setInterval(async () => {
+  const parts = [`app log lines ${countLines(app.LOG_FILE)}`];
+  if (joined.includes('log-shipper')) parts.push(`shipped ${countLines(join(work, 'shipped.ndjson'))}`);
+  if (joined.includes('ambassador')) {
+    const call = await fetchText('http://127.0.0.1:8080/call');
+    const instance = /"instance":"([^"]+)"/.exec(call.text)?.[1];
+    parts.push(`/call -> ${call.status}${instance ? ` from upstream ${instance}` : ''}`);
+  }
+  if (joined.includes('metrics-adapter')) {
+    const health = await fetchText('http://127.0.0.1:9102/health');
+    parts.push(`/health ${health.status}`);
+  }
+  process.stdout.write(`\x1b[1mflowing\x1b[0m ${parts.join(' | ')}\n`);
+}, 5000);
+flow.unref();
+
 let stopping = false;
 async function stop() {
+  clearInterval(flow);
   if (stopping) return;
   stopping = true;
   process.stdout.write('\nstopping: sidecars first get SIGTERM after the app, as native sidecars do\n');
