@@ -62,6 +62,8 @@ describe('example compose files run with docker-compose against podman', () => {
     project = await composeUp(join(examples, 'ambassador'), {
       drop: ['backend'],
       extraServices: backendServices,
+      // The app's 0.0.0.0:8080 (for the published port) would hold 8080 on the replicas' 127.0.0.x.
+      env: { app: { HOST: '127.0.0.1' } },
     });
     const dns = startPodDns(await project.appPid(), 'backend', backendAddresses);
     cleanups.push(dns.stop);
@@ -100,5 +102,28 @@ describe('example compose files run with docker-compose against podman', () => {
       'app.log',
     );
     await proveLogsShippedExactlyOnce(curlEs, logFile, 'logs-demo-app-*');
+  });
+
+  it('all-in-one: logs shipped exactly once, calls reach every replica, /health follows the app', async () => {
+    project = await composeUp(join(examples, 'all-in-one'), {
+      drop: ['backend', 'elasticsearch'],
+      extraServices: backendServices,
+      env: {
+        app: { HOST: '127.0.0.1', LOG_INTERVAL_MS: '100' },
+        'log-shipper': { ES_URL: 'http://127.0.0.1:9200' },
+      },
+    });
+    const running = project;
+    const dns = startPodDns(await running.appPid(), 'backend', backendAddresses);
+    cleanups.push(dns.stop);
+    const es = await startEsInNamespace(await running.appPid());
+    cleanups.push(() => es.stop());
+    await proveHealthFollowsAppMetric(running.curl);
+    await proveCallsReachEveryReplica(running.curl, replicas);
+    const logFile = joinPath(
+      await volumeMountpoint(`${running.project.replace(/[^-_a-z0-9]/g, '')}_app-logs`),
+      'app.log',
+    );
+    await proveLogsShippedExactlyOnce(esCurl(running), logFile, 'logs-demo-app-*');
   });
 });

@@ -7,6 +7,20 @@ import type { ListenerConfig } from '../config.js';
 import type { AmbassadorMetrics } from '../metrics.js';
 
 /**
+ * Copies bytes from one socket to the other with backpressure. Leaner than stream.pipe() on the
+ * hot path (no per-chunk pipe bookkeeping), which the tcp benchmark shows.
+ */
+function forward(from: Socket, to: Socket): void {
+  from.on('data', (chunk: Buffer) => {
+    if (!to.write(chunk)) {
+      from.pause();
+      to.once('drain', () => from.resume());
+    }
+  });
+  from.once('end', () => to.end());
+}
+
+/**
  * A TCP listener: each client connection is balanced to one endpoint and bytes are piped both
  * ways. A failed connect is retried on another endpoint (nothing was sent yet, so it is safe).
  */
@@ -105,7 +119,8 @@ export class TcpListener implements Component {
       connected = true;
       clearTimeout(timer);
       cluster.recordSuccess(endpoint);
-      client.pipe(upstream).pipe(client);
+      forward(client, upstream);
+      forward(upstream, client);
       client.resume();
     });
     upstream.on('error', (error: Error & { code?: string }) => {
