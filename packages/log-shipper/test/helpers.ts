@@ -18,6 +18,8 @@ export interface RunningShipper {
   logLines: () => Array<Record<string, unknown>>;
   /** Highest resident set size seen so far (VmHWM), in MiB. */
   peakRssMiB: () => number;
+  /** Resident set size now (VmRSS), in MiB. */
+  rssMiB: () => number;
   signal: (signal: NodeJS.Signals) => Promise<number | null>;
 }
 
@@ -57,6 +59,14 @@ export function startShipper(dir: string, configYaml: string, env: NodeJS.Proces
         .filter((line) => line.startsWith('{"level"'))
         .map((line) => JSON.parse(line) as Record<string, unknown>),
     peakRssMiB: () => peak,
+    rssMiB: () => {
+      try {
+        const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+        return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+      } catch {
+        return 0;
+      }
+    },
     signal: async (signal) => {
       if (child.exitCode !== null || child.signalCode !== null) return child.exitCode;
       const exited = once(child, 'exit');
