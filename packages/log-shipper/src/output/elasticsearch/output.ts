@@ -74,10 +74,11 @@ export class ElasticsearchOutput implements Output {
       for (const i of pending) body += `${actions[i]?.line}${batch.docs[i]}\n`;
       const started = performance.now();
       let response: BulkResponse;
+      const graceful = abortAfterGrace(abort);
       try {
         response = await this.client.transport.request<BulkResponse>(
           { method: 'POST', path: '/_bulk', bulkBody: body },
-          { signal: abortAfterGrace(abort), maxRetries: 0 },
+          { signal: graceful.signal, maxRetries: 0 },
         );
         this.metrics.bulkSeconds.observe((performance.now() - started) / 1000);
         this.#lastError = undefined;
@@ -90,6 +91,8 @@ export class ElasticsearchOutput implements Output {
         await sleep(backoffMs(attempt, this.config.retry.initialMs, this.config.retry.maxMs), abort);
         attempt += 1;
         continue;
+      } finally {
+        graceful.dispose();
       }
       const retry: number[] = [];
       response.items.forEach((item, k) => {
@@ -151,10 +154,14 @@ function describe(error: unknown): string {
 }
 
 /** A request in flight is not cut at the grace deadline itself but shortly after, so an ack can still land. */
-function abortAfterGrace(abort: AbortSignal): AbortSignal {
+function abortAfterGrace(abort: AbortSignal): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
-  if (abort.aborted) controller.abort();
-  else
-    abort.addEventListener('abort', () => setTimeout(() => controller.abort(), 500).unref(), { once: true });
-  return controller.signal;
+  if (abort.aborted) {
+    controller.abort();
+    return { signal: controller.signal, dispose: () => {} };
+  }
+  const onAbort = () => setTimeout(() => controller.abort(), 500).unref();
+  abort.addEventListener('abort', onAbort, { once: true });
+  // Removed after each request: the shutdown signal lives as long as the process.
+  return { signal: controller.signal, dispose: () => abort.removeEventListener('abort', onAbort) };
 }
