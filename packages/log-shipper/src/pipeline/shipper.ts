@@ -88,6 +88,7 @@ export class Shipper implements Component {
   readonly #files = new Map<string, TrackedFile>();
   readonly #byInode = new Map<string, TrackedFile>();
   readonly #commonJson: string;
+  readonly #pathJsonCache = new Map<string, string>();
   readonly #common: Record<string, unknown>;
   #current: PendingBatch = this.#newBatch();
   #inFlight = 0;
@@ -359,11 +360,10 @@ export class Shipper implements Component {
     batch.bytes += doc.length + 100;
     this.#buffered += doc.length + 100;
     batch.perFile.set(file, event.end);
-    this.metrics.read.inc();
   }
 
   #serialize(file: TrackedFile, event: LogEvent): string {
-    const log = `"log":{"file":{"path":${JSON.stringify(event.path)}},"offset":${event.offset}${event.flags ? `,"flags":${JSON.stringify(event.flags)}` : ''}}`;
+    const log = `"log":{"file":{"path":${this.#pathJson(event.path)}},"offset":${event.offset}${event.flags ? `,"flags":${JSON.stringify(event.flags)}` : ''}}`;
     const head = `{"@timestamp":"${event.timestamp}","message":${JSON.stringify(event.message)},${log}${this.#commonJson}${file.input.staticJson}`;
     if (!event.fields) return `${head}}`;
     // Parsed fields first, so the static fields and the shipper's own win over same-named ones from the line.
@@ -379,6 +379,17 @@ export class Shipper implements Component {
     });
   }
 
+  /** JSON of a path, memoized: every event of a file repeats it. */
+  #pathJson(path: string): string {
+    let json = this.#pathJsonCache.get(path);
+    if (json === undefined) {
+      if (this.#pathJsonCache.size >= 1024) this.#pathJsonCache.clear();
+      json = JSON.stringify(path);
+      this.#pathJsonCache.set(path, json);
+    }
+    return json;
+  }
+
   #newBatch(): PendingBatch {
     return { events: [], docs: [], bytes: 0, acks: [], perFile: new Map(), startedAt: Date.now() };
   }
@@ -387,6 +398,7 @@ export class Shipper implements Component {
     const batch = this.#current;
     if (batch.events.length === 0) return;
     this.#current = this.#newBatch();
+    this.metrics.read.inc(batch.events.length);
     for (const [file, end] of batch.perFile) {
       const entry = { end, done: false };
       file.acks.push(entry);

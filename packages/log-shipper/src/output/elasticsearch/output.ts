@@ -61,10 +61,16 @@ export class ElasticsearchOutput implements Output {
   }
 
   async send(batch: Batch, abort: AbortSignal): Promise<boolean> {
+    let lastIndex = '';
+    let actionHead = '';
     const actions = batch.events.map((event) => {
       const index = this.#indexFor(event.timestamp as string);
+      if (index !== lastIndex) {
+        lastIndex = index;
+        actionHead = `{"create":{"_index":${JSON.stringify(index)},"_id":"`;
+      }
       const id = `${event.idBase}-${event.offset.toString(36)}`;
-      return { index, id, line: `{"create":{"_index":${JSON.stringify(index)},"_id":"${id}"}}\n` };
+      return { index, id, line: `${actionHead}${id}"}}\n` };
     });
     let pending = batch.events.map((_, i) => i);
     let attempt = 0;
