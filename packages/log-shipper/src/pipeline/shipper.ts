@@ -353,6 +353,9 @@ export class Shipper implements Component {
   #enqueue(file: TrackedFile, event: LogEvent): void {
     event.timestamp ??= this.#readTime;
     const doc = this.#serialize(file, event);
+    // The document holds them now; outputs need only the position and time of an event.
+    event.message = '';
+    if (event.fields) event.fields = undefined;
     const batch = this.#current;
     if (batch.events.length === 0) batch.startedAt = Date.now();
     batch.events.push(event);
