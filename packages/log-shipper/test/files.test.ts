@@ -1,0 +1,119 @@
+import { spawnSync } from 'node:child_process';
+import {
+  appendFileSync,
+  mkdirSync,
+  readFileSync,
+  renameSync,
+  symlinkSync,
+  unlinkSync,
+  writeFileSync,
+} from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type RunningShipper, startShipper, until, workDir } from './helpers.js';
+
+const BIN = new URL('../bin/log-shipper.js', import.meta.url).pathname;
+
+let shipper: RunningShipper | undefined;
+afterEach(async () => {
+  await shipper?.signal('SIGTERM');
+  shipper = undefined;
+});
+
+function config(dir: string, paths: string, extra = ''): string {
+  return `inputs:\n  - paths: ["${paths}"]\n    format: raw\n${extra}state: { dir: ${dir}/state, flushMs: 50 }\nscanIntervalMs: 100\noutput:\n  type: file\n  file: { path: ${dir}/out.ndjson }\nadmin: { listen: 127.0.0.1:0 }\nlog: { level: warn }\n`;
+}
+
+function messages(dir: string): string[] {
+  try {
+    return readFileSync(join(dir, 'out.ndjson'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => (JSON.parse(line) as { message: string }).message);
+  } catch {
+    return [];
+  }
+}
+
+describe('files', () => {
+  it('follows symlinks, as /var/log/containers links to /var/log/pods', async () => {
+    const dir = workDir('symlink');
+    mkdirSync(join(dir, 'pods'));
+    mkdirSync(join(dir, 'containers'));
+    writeFileSync(join(dir, 'pods', '0.log'), 'through a link\n');
+    symlinkSync(join(dir, 'pods', '0.log'), join(dir, 'containers', 'app_default_web-1234.log'));
+    shipper = startShipper(dir, config(dir, `${dir}/containers/*.log`));
+    await until('the linked file', () => messages(dir).length >= 1);
+    appendFileSync(join(dir, 'pods', '0.log'), 'second\n');
+    await until('the appended line', () => messages(dir).length >= 2);
+    expect(messages(dir)).toEqual(['through a link', 'second']);
+  });
+
+  it('reads a rotated file that leaves the glob to its end before closing it', async () => {
+    const dir = workDir('leaves');
+    const log = join(dir, 'logs', 'app.log');
+    writeFileSync(log, 'one\n');
+    shipper = startShipper(dir, config(dir, `${dir}/logs/*.log`, '    closeRemovedAfterMs: 500\n'));
+    await until('first line', () => messages(dir).length >= 1);
+    // Rotated out of the glob (app.log -> app.log.1), then written once more by the app's open handle.
+    renameSync(log, join(dir, 'logs', 'app.log.1'));
+    appendFileSync(join(dir, 'logs', 'app.log.1'), 'two\nthree\n');
+    writeFileSync(log, 'four\n');
+    await until('every line', () => messages(dir).length >= 4);
+    expect(messages(dir).sort()).toEqual(['four', 'one', 'three', 'two']);
+  });
+
+  it('ships what a deleted file still held', async () => {
+    const dir = workDir('deleted');
+    const log = join(dir, 'logs', 'app.log');
+    writeFileSync(log, 'kept\n');
+    shipper = startShipper(dir, config(dir, `${dir}/logs/*.log`));
+    await until('first line', () => messages(dir).length >= 1);
+    appendFileSync(log, 'written just before the delete\n');
+    unlinkSync(log);
+    await until('the last line', () => messages(dir).length >= 2);
+    expect(messages(dir)).toEqual(['kept', 'written just before the delete']);
+  });
+});
+
+describe('bad config', () => {
+  it.each([
+    [
+      'an unknown key',
+      'inputs: [{ paths: ["/x/*.log"], formatt: raw }]\nstate: { dir: /tmp/s }\noutput: { type: stdout }\n',
+      'inputs[0].formatt: unknown key',
+    ],
+    [
+      'a wrong format',
+      'inputs: [{ paths: ["/x/*.log"], format: xml }]\nstate: { dir: /tmp/s }\noutput: { type: stdout }\n',
+      'inputs[0].format',
+    ],
+    [
+      'a bad multiline regex',
+      'inputs: [{ paths: ["/x/*.log"], multiline: { start: "(" } }]\nstate: { dir: /tmp/s }\noutput: { type: stdout }\n',
+      'inputs[0].multiline.start: expected a valid regular expression',
+    ],
+    [
+      'elasticsearch without its section',
+      'inputs: [{ paths: ["/x/*.log"] }]\nstate: { dir: /tmp/s }\noutput: { type: elasticsearch }\n',
+      'output.elasticsearch: required when type is elasticsearch',
+    ],
+    [
+      'both index and dataStream',
+      'inputs: [{ paths: ["/x/*.log"] }]\nstate: { dir: /tmp/s }\noutput: { type: elasticsearch, elasticsearch: { node: "http://127.0.0.1:9200", index: a, dataStream: logs-a-b } }\n',
+      'output.elasticsearch: expected exactly one of index or dataStream',
+    ],
+    ['a missing state dir', 'inputs: [{ paths: ["/x/*.log"] }]\noutput: { type: stdout }\n', 'state'],
+  ])('rejects %s: exit 2, one line naming the file and field, no stack trace', (_name, yaml, message) => {
+    const dir = workDir('config');
+    const file = join(dir, 'shipper.yaml');
+    writeFileSync(file, yaml);
+    const result = spawnSync(process.execPath, [BIN, '--check-config', '--config', file], {
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(2);
+    expect(result.stderr).toContain(file);
+    expect(result.stderr).toContain(message);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+});
