@@ -6,7 +6,7 @@ type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
 /** The ambassador's metrics; per-endpoint children are cached so the data path does no label hashing. */
 export class AmbassadorMetrics {
   readonly requests: Counter<'cluster' | 'endpoint' | 'class'>;
-  readonly duration: Histogram<'cluster'>;
+  readonly duration: Histogram<'cluster' | 'endpoint'>;
   readonly retries: Counter<'cluster' | 'reason'>;
   readonly ejections: Counter<'cluster' | 'endpoint'>;
   readonly localErrors: Counter<'listener' | 'reason'>;
@@ -16,6 +16,7 @@ export class AmbassadorMetrics {
     ReturnType<Counter<'cluster' | 'endpoint' | 'class'>['labels']>
   >();
   readonly #clusters: Cluster[] = [];
+  readonly #durationChildren = new Map<string, { observe(value: number): void }>();
 
   constructor(registry: Registry, prefix: string) {
     const registers = [registry];
@@ -27,8 +28,8 @@ export class AmbassadorMetrics {
     });
     this.duration = new Histogram({
       name: `${prefix}request_duration_seconds`,
-      help: 'Time from receiving a request to the end of its response, retries included',
-      labelNames: ['cluster'],
+      help: 'Time from receiving a request to the end of its response, retries included, by the endpoint that answered (none: answered by the ambassador)',
+      labelNames: ['cluster', 'endpoint'],
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
     });
@@ -123,6 +124,16 @@ export class AmbassadorMetrics {
     child.inc();
   }
 
+  observeDuration(cluster: string, endpoint: string | undefined, seconds: number): void {
+    const key = `${cluster}\0${endpoint ?? 'none'}`;
+    let child = this.#durationChildren.get(key);
+    if (!child) {
+      child = this.duration.labels(cluster, endpoint ?? 'none');
+      this.#durationChildren.set(key, child);
+    }
+    child.observe(seconds);
+  }
+
   /** Drops a removed endpoint's series, so endpoint churn (DNS) cannot grow the registry. */
   forgetEndpoint(cluster: string, endpoint: string): void {
     for (const key of this.#requestChildren.keys())
@@ -130,5 +141,7 @@ export class AmbassadorMetrics {
     for (const statusClass of ['1xx', '2xx', '3xx', '4xx', '5xx'])
       this.requests.remove(cluster, endpoint, statusClass);
     this.ejections.remove(cluster, endpoint);
+    this.duration.remove(cluster, endpoint);
+    this.#durationChildren.delete(`${cluster}\0${endpoint}`);
   }
 }

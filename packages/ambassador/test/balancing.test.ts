@@ -39,6 +39,12 @@ describe('load balancing', () => {
       counts.set(String(body['upstream']), (counts.get(String(body['upstream'])) ?? 0) + 1);
     }
     expect([...counts.values()]).toEqual([100, 100, 100]);
+    const metrics = await (await fetch(`${ambassador.admin}/metrics`)).text();
+    for (const upstream of upstreams) {
+      const labels = `cluster="web",endpoint="${upstream.address}"`;
+      expect(metrics).toContain(`ambassador_upstream_requests_total{${labels},class="2xx"} 100`);
+      expect(metrics).toContain(`ambassador_request_duration_seconds_count{${labels}} 100`);
+    }
   });
 
   it('least_request favours a fast endpoint over a slow one', async () => {

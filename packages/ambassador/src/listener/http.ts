@@ -205,7 +205,6 @@ export class HttpListener implements Component {
       retryOn: this.#retryOn,
       listener: this.#config,
       hashKey: (request: IncomingMessage) => this.#hashKey(request),
-      duration: this.#metrics.duration.labels(this.#cluster.name),
       closed: () => this.exchangeClosed(),
     };
     return this.#sharedContext;
@@ -219,7 +218,6 @@ interface ExchangeContext {
   retryOn: ReadonlySet<RetryCondition>;
   listener: ListenerConfig;
   hashKey: (request: IncomingMessage) => string | undefined;
-  duration: { observe(value: number): void };
   closed: () => void;
 }
 
@@ -416,7 +414,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const { cluster, listener, logger } = this.#context;
     if (this.#counted) cluster.active--;
     const seconds = (performance.now() - this.#started) / 1000;
-    this.#context.duration.observe(seconds);
+    this.#context.metrics.observeDuration(cluster.name, this.#endpoint?.address, seconds);
     if (listener.accessLog)
       logger.info(
         {
