@@ -63,11 +63,11 @@ clusters: [{ name: web, discovery: { file: { path: ${join(dir, 'endpoints.yaml')
     const draining = await waitFor(async () => {
       const cluster = (await current.clusters()).clusters[0];
       return cluster?.endpoints[0]?.address === fresh.address ? cluster : undefined;
-    }, 3000);
+    }, 10_000);
     expect(draining.draining.map((endpoint) => endpoint.address)).toEqual([slow.address]);
     expect(await inFlight).toMatchObject({ status: 200, body: { upstream: 'u0' } });
     expect(await spread(url, 10)).toEqual(new Set(['u1']));
-    await waitFor(async () => (await current.clusters()).clusters[0]?.draining.length === 0, 3000);
+    await waitFor(async () => (await current.clusters()).clusters[0]?.draining.length === 0, 10_000);
     // The drained endpoint's series are gone: endpoint churn cannot grow the metrics.
     const metrics = await (await request(`${ambassador.admin}/metrics`)).body.text();
     expect(metrics).toContain(`endpoint="${fresh.address}"`);
@@ -130,7 +130,7 @@ clusters:
     await waitFor(async () => {
       const addresses = (await current.clusters()).clusters[0]?.endpoints.map((e) => e.address).join(',');
       return addresses === `127.0.0.3:${port},127.0.0.4:${port}`;
-    }, 5000);
+    }, 10_000);
     expect(await spread(url, 10)).toEqual(new Set(['b', 'c']));
     const metrics = await (await request(`${ambassador.admin}/metrics`)).body.text();
     expect(metrics).toContain('ambassador_cluster_endpoints{cluster="web"} 2');

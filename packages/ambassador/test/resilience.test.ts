@@ -49,7 +49,7 @@ clusters:
     const out = await waitFor(async () => {
       const endpoint = await snapshot();
       return endpoint && (endpoint.ejected || !endpoint.healthy) ? endpoint : undefined;
-    }, 3000);
+    }, 10_000);
     expect(out.ejections + (out.healthy ? 0 : 1)).toBeGreaterThan(0);
     await sleep(500);
     const hitsWhileDown = victim.hits;
@@ -57,7 +57,7 @@ clusters:
     await waitFor(async () => {
       const endpoint = await snapshot();
       return endpoint?.state === 'healthy' && victim.hits > hitsWhileDown + 10;
-    }, 5000);
+    }, 10_000);
     running = false;
     await Promise.all(clients);
     expect([...statuses.keys()]).toEqual([200]);
