@@ -19,6 +19,13 @@ interface Pending {
  * e.g. the "\tat ..." of a Java stack trace) with the line that began the event. An event is
  * emitted when the next one starts, at maxLines, or timeoutMs after its last line.
  */
+/** The file an event comes from. */
+export interface EventSource {
+  key: string;
+  idBase: string;
+  path: string;
+}
+
 export class Joiner {
   #pending: Pending | undefined;
 
@@ -27,14 +34,14 @@ export class Joiner {
     private readonly emit: (event: LogEvent) => void,
   ) {}
 
-  add(decoded: DecodedLine, base: Omit<LogEvent, 'message'>, now: number): void {
+  add(decoded: DecodedLine, source: EventSource, offset: number, end: number, now: number): void {
     const pending = this.#pending;
     if (pending) {
       const continues =
         pending.partial || (this.multiline !== undefined && !this.multiline.start.test(decoded.message));
       if (continues && pending.lines < (this.multiline?.maxLines ?? Number.POSITIVE_INFINITY)) {
         pending.event.message += pending.partial ? decoded.message : `\n${decoded.message}`;
-        pending.event.end = base.end;
+        pending.event.end = end;
         pending.lines += pending.partial ? 0 : 1;
         pending.partial = decoded.partial === true;
         pending.lastAt = now;
@@ -43,10 +50,18 @@ export class Joiner {
       }
       this.flush();
     }
-    const event: LogEvent = { ...base, message: decoded.message };
-    if (decoded.timestamp) event.timestamp = decoded.timestamp;
-    if (decoded.fields) event.fields = decoded.fields;
-    if (decoded.flags) event.flags = [...(event.flags ?? []), ...decoded.flags];
+    // Every property set, always in this order: one object shape for every event keeps the hot path monomorphic.
+    const event: LogEvent = {
+      fileKey: source.key,
+      idBase: source.idBase,
+      path: source.path,
+      offset,
+      end,
+      message: decoded.message,
+      timestamp: decoded.timestamp,
+      fields: decoded.fields,
+      flags: decoded.flags ? [...decoded.flags] : undefined,
+    };
     if (!decoded.partial && !this.multiline) {
       this.emit(event);
       return;

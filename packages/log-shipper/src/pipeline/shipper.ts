@@ -333,11 +333,7 @@ export class Shipper implements Component {
         for (const line of lines) {
           const decoded: DecodedLine = file.input.decode(line.text);
           if (line.truncated) decoded.flags = [...(decoded.flags ?? []), 'truncated'];
-          file.joiner.add(
-            decoded,
-            { fileKey: file.key, idBase: file.idBase, path: file.path, offset: line.start, end: line.end },
-            now,
-          );
+          file.joiner.add(decoded, file, line.start, line.end, now);
           if (
             this.#current.events.length >= this.limits.maxDocs ||
             this.#current.bytes >= this.limits.maxBytes
