@@ -8,12 +8,13 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'undici';
+import { Pool } from 'undici';
 import { machine, table, writeSection } from '../lib/report.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
-const LATENCY_REQUESTS = Number(process.env.BENCH_LATENCY_REQUESTS ?? 10_000);
+const RATE = Number(process.env.BENCH_RATE ?? 2000);
+const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 const root = join(import.meta.dirname, '../..');
 const work = mkdtempSync(join(tmpdir(), 'bench-ambassador-'));
 const children = [];
@@ -71,24 +72,40 @@ function wrk(port) {
 }
 
 /**
- * Latency well below saturation: one keep-alive connection, one request at a time (a few thousand
- * req/s), each timed with a high-resolution clock. The client's own cost is the same for every
+ * Latency at a fixed request rate well below saturation (open loop): every millisecond a tick sends its
+ * share of RATE requests over a keep-alive pool, whether or not earlier ones have returned, and each
+ * is timed from its send with a high-resolution clock. The client's own cost is the same for every
  * target, so subtracting the direct numbers leaves what the proxy adds.
  */
-async function lowLoadLatency(port) {
-  const client = new Client(`http://127.0.0.1:${port}`, { pipelining: 1 });
+async function fixedRateLatency(port) {
+  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64, pipelining: 1 });
   const times = [];
+  const perTick = Math.max(1, Math.round(RATE / 1000));
+  const ticks = LATENCY_SECONDS * 1000;
+  const warmupTicks = 500;
+  const inFlight = [];
   try {
-    for (let i = 0; i < LATENCY_REQUESTS + 500; i++) {
-      const started = performance.now();
-      const response = await client.request({ path: '/', method: 'GET' });
-      await response.body.dump();
-      if (i >= 500) times.push(performance.now() - started);
+    // Ticks are scheduled against the clock, not chained, so a slow tick does not lower the rate.
+    const begin = performance.now();
+    for (let tick = 0; tick < ticks + warmupTicks; tick++) {
+      const due = begin + tick;
+      const wait = due - performance.now();
+      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+      for (let i = 0; i < perTick; i++) {
+        const started = performance.now();
+        inFlight.push(
+          pool.request({ path: '/', method: 'GET' }).then(async (response) => {
+            await response.body.dump();
+            if (tick >= warmupTicks) times.push(performance.now() - started);
+          }),
+        );
+      }
     }
+    await Promise.all(inFlight);
   } finally {
-    await client.close();
+    await pool.close();
   }
-  times.sort((a, b) => a - b);
+  times.sort((x, y) => x - y);
   return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
 }
 
@@ -234,7 +251,7 @@ try {
   }
   const rate = {};
   for (const key of ['upstream', 'ambassador', 'haproxy', 'nginx'])
-    rate[key] = await lowLoadLatency(ports[key]);
+    rate[key] = await fixedRateLatency(ports[key]);
 
   const r = (value) => Math.round(value).toLocaleString('en-US');
   const f = (value) => (Number.isFinite(value) ? value.toFixed(2) : 'n/a');
@@ -265,9 +282,14 @@ try {
     `- tcp: ambassador / HAProxy mode tcp: **${ratio(results.ambassadorTcp.rps, results.haproxyTcp.rps)}** (aim ≥ 0.8x)`,
     `- data path: ambassador (undici, all features) / node-http-proxy: **${ratio(ours.rps, results.httpProxy.rps)}**; ambassador / bare undici proxy (the ceiling of one Node event loop with node:http + undici): **${ratio(ours.rps, results.bare.rps)}**`,
   ].join('\n');
+  const tcpRatio = results.ambassadorTcp.rps / results.haproxyTcp.rps;
+  const tcpVerdict =
+    tcpRatio >= 0.8
+      ? 'the TCP path meets its aim in this run (it ranged 0.70x-0.85x of HAProxy across runs on this shared 2-core machine).'
+      : 'the TCP path is below its aim in this run (it ranged 0.70x-0.85x of HAProxy across runs on this shared 2-core machine).';
   const markdown = `## ambassador
 
-Command: \`npm run bench:ambassador\` (wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --latency after a discarded warm-up run; low-load latency: ${LATENCY_REQUESTS} sequential requests on one keep-alive connection, timed in the client). Upstream: nginx returning a 24-byte body, keep-alive everywhere. Machine: ${machine()}. Date: ${new Date().toISOString().slice(0, 10)}.
+Command: \`npm run bench:ambassador\` (wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --latency after a discarded warm-up run; latency at a fixed ${RATE} req/s for ${LATENCY_SECONDS} s, open loop over a keep-alive pool, timed in the client). Upstream: nginx returning a 24-byte body, keep-alive everywhere. Machine: ${machine()}. Date: ${new Date().toISOString().slice(0, 10)}.
 
 ${summary}
 
@@ -275,18 +297,18 @@ Throughput (closed loop, ${CONNECTIONS} connections):
 
 ${throughput}
 
-What this means: the TCP path meets its aim. The HTTP path does not reach half of HAProxy's
+What this means: ${tcpVerdict} The HTTP path does not reach half of HAProxy's
 requests/s on this 2-core machine, and one Node event loop cannot: the bare \`node:http\` +
 undici proxy above, with no balancing, metrics, header rewriting, timeouts or retries, is itself
 about half of HAProxy, and the ambassador's features (X-Forwarded-* and request ids, hop-by-hop
-filtering, per-endpoint accounting, metrics, client-abort handling) cost a further 15-35 % across
+filtering, per-endpoint accounting, metrics, client-abort handling) cost a further 15-40 % across
 runs. Profiles show most time in Node's own HTTP parsing and socket writes (\`ServerResponse.end\`,
 writev). undici stays the data path: it is the fastest Node option measured here, 1.7x
 node-http-proxy, which is also unmaintained. Next step, not done: several event loops sharing the
 listener (\`SO_REUSEPORT\`, Node 22.12+), which needs health state, metrics and \`/clusters\`
 shared across them.
 
-Latency well below saturation (one request at a time), and what each proxy adds over direct:
+Latency at a fixed ${RATE} req/s (well below saturation), and what each proxy adds over direct:
 
 ${added}`;
   console.log(`\n${markdown}`);
