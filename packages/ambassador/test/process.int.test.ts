@@ -133,6 +133,46 @@ describe('the ambassador process', () => {
     expect(await exited).toBe(0);
   });
 
+  it('writes one JSON access log line per request when accessLog is on', async () => {
+    upstream = createServer((_req, res) => res.end('ok'));
+    const server = upstream;
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = await freePort();
+    const config =
+      writeConfig(`listeners: [{ name: web, listen: 127.0.0.1:${port}, cluster: web, accessLog: true }]
+clusters: [{ name: web, endpoints: ["127.0.0.1:${(server.address() as AddressInfo).port}"] }]
+admin: { listen: 127.0.0.1:0 }
+`);
+    child = spawn(process.execPath, [BIN, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let output = '';
+    child.stdout?.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+    });
+    const accessLines = () =>
+      output
+        .split('\n')
+        .filter((line) => line.includes('"access":true'))
+        .map((line) => JSON.parse(line) as Record<string, unknown>);
+    for (let i = 0; i < 100 && !output.includes('http listener ready'); i++)
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    const response = await request(`http://127.0.0.1:${port}/orders?id=7`, {
+      headers: { 'x-request-id': 'abc-123' },
+    });
+    await response.body.dump();
+    for (let i = 0; i < 100 && accessLines().length === 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(accessLines()).toHaveLength(1);
+    expect(accessLines()[0]).toMatchObject({
+      access: true,
+      method: 'GET',
+      path: '/orders?id=7',
+      status: 200,
+      requestId: 'abc-123',
+      attempts: 1,
+      endpoint: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    });
+  });
+
   it.each([
     [
       'an unknown key',
