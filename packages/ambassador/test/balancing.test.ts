@@ -75,6 +75,26 @@ describe('load balancing', () => {
     }
   });
 
+  it('ring_hash by cookie keeps a session on one endpoint, and random still reaches every endpoint', async () => {
+    upstreams = await startUpstreams(3);
+    ambassador = await startAmbassador(listenerYaml('ring_hash', '    hash: { cookie: session }'));
+    for (let session = 0; session < 20; session++) {
+      const seen = new Set<unknown>();
+      for (let i = 0; i < 4; i++)
+        seen.add(
+          (await getJson(`${ambassador.urls[0]}/`, { cookie: `theme=dark; session=s${session}; x=1` })).body[
+            'upstream'
+          ],
+        );
+      expect(seen.size).toBe(1);
+    }
+    await ambassador.stop();
+    ambassador = await startAmbassador(listenerYaml('random'));
+    const seen = new Set<unknown>();
+    for (let i = 0; i < 60; i++) seen.add((await getJson(`${ambassador.urls[0]}/`)).body['upstream']);
+    expect(seen).toEqual(new Set(['u0', 'u1', 'u2']));
+  });
+
   it('ring_hash moves only about 1/N of the keys when one of N endpoints goes away', () => {
     const config = parseConfig(
       `listeners: [{ name: l, listen: 127.0.0.1:0, cluster: c }]
