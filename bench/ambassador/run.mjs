@@ -3,12 +3,12 @@
 // connection, HAProxy and nginx, all in front of the same nginx upstream on loopback, in one run.
 // Also: the added latency at a fixed rate well below saturation, TCP mode against HAProxy
 // `mode tcp`, and the data-path choice (undici vs node-http-proxy vs the bare Node ceiling).
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Pool } from 'undici';
+import { freePort, start, stopAll, waitPort } from '../lib/processes.mjs';
 import { machine, table, writeSection } from '../lib/report.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
@@ -17,40 +17,6 @@ const RATE = Number(process.env.BENCH_RATE ?? 2000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 const root = join(import.meta.dirname, '../..');
 const work = mkdtempSync(join(tmpdir(), 'bench-ambassador-'));
-const children = [];
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function start(command, args, options = {}) {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], ...options });
-  children.push(child);
-  return child;
-}
-
-async function waitPort(port) {
-  for (let i = 0; i < 100; i++) {
-    const ok = await new Promise((resolve) => {
-      const socket = createServer();
-      socket.close();
-      import('node:net').then(({ connect }) => {
-        const s = connect(port, '127.0.0.1', () => {
-          s.destroy();
-          resolve(true);
-        }).on('error', () => resolve(false));
-      });
-    });
-    if (ok) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  throw new Error(`nothing listens on ${port}`);
-}
 
 function wrk(port) {
   const out = execFileSync(
@@ -315,5 +281,5 @@ ${added}`;
   if (process.env.BENCH_WRITE !== '0') writeSection('ambassador', markdown);
   void ambassador;
 } finally {
-  for (const child of children) child.kill('SIGTERM');
+  stopAll('SIGTERM');
 }

@@ -3,11 +3,11 @@
 // rsyslog (imfile -> omelasticsearch, Debian packages) in the same run: into a null _bulk sink
 // (a local server that answers every _bulk with success), then into a real Elasticsearch.
 // Reports lines/s, MiB/s and peak RSS, and the ratio ours/rsyslog.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+import { freePort, start, stopAll } from '../lib/processes.mjs';
 import { machine, table, writeSection } from '../lib/report.mjs';
 
 const LINES = Number(process.env.BENCH_LINES ?? 1_000_000);
@@ -16,23 +16,6 @@ const WITH_ES = process.env.BENCH_ES !== '0';
 const NODE_OPTIONS = process.env.BENCH_NODE_OPTIONS ?? '--max-old-space-size=64';
 const root = join(import.meta.dirname, '../..');
 const work = mkdtempSync(join(tmpdir(), 'bench-log-shipper-'));
-const children = new Set();
-
-function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-function start(command, args, options = {}) {
-  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], ...options });
-  children.add(child);
-  child.on('exit', () => children.delete(child));
-  return child;
-}
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -257,5 +240,5 @@ Ours / rsyslog, lines/s: **${ratio(results.es)}**.`
   console.log(`\n${markdown}`);
   if (process.env.BENCH_WRITE !== '0') writeSection('log-shipper', markdown);
 } finally {
-  for (const child of children) child.kill('SIGKILL');
+  stopAll('SIGKILL');
 }

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, type Registry } from '@sidecar-kit/core';
 import type { Cluster } from './cluster/cluster.js';
+import type { Endpoint } from './cluster/endpoint.js';
 
 type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
 
@@ -58,30 +59,30 @@ export class AmbassadorMetrics {
       registers,
     });
     const clusters = this.#clusters;
-    new Gauge({
-      name: `${prefix}endpoint_active_requests`,
-      help: 'Requests (or tcp connections) in flight per endpoint',
-      labelNames: ['cluster', 'endpoint'],
-      registers,
-      collect() {
-        this.reset();
-        for (const cluster of clusters)
-          for (const endpoint of cluster.endpoints)
-            this.labels(cluster.name, endpoint.address).set(endpoint.active);
-      },
-    });
-    new Gauge({
-      name: `${prefix}endpoint_pending_requests`,
-      help: 'Requests waiting for a free connection per endpoint',
-      labelNames: ['cluster', 'endpoint'],
-      registers,
-      collect() {
-        this.reset();
-        for (const cluster of clusters)
-          for (const endpoint of cluster.endpoints)
-            this.labels(cluster.name, endpoint.address).set(endpoint.pending);
-      },
-    });
+    /** A gauge read from every endpoint at scrape time. */
+    const perEndpoint = (name: string, help: string, value: (endpoint: Endpoint) => number) =>
+      new Gauge({
+        name: `${prefix}${name}`,
+        help,
+        labelNames: ['cluster', 'endpoint'],
+        registers,
+        collect() {
+          this.reset();
+          for (const cluster of clusters)
+            for (const endpoint of cluster.endpoints)
+              this.labels(cluster.name, endpoint.address).set(value(endpoint));
+        },
+      });
+    perEndpoint(
+      'endpoint_active_requests',
+      'Requests (or tcp connections) in flight per endpoint',
+      (e) => e.active,
+    );
+    perEndpoint(
+      'endpoint_pending_requests',
+      'Requests waiting for a free connection per endpoint',
+      (e) => e.pending,
+    );
     new Gauge({
       name: `${prefix}endpoint_healthy`,
       help: '1 when the endpoint takes requests (healthy and not ejected), 0 otherwise',

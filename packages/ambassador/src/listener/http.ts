@@ -9,6 +9,7 @@ import type { ListenerConfig, RetryCondition } from '../config.js';
 import type { AmbassadorMetrics } from '../metrics.js';
 import { classify, reasonFor, sendLocalError } from './errors.js';
 import { cookieValue, forwardHeaders, hasBody, responseHeaders } from './headers.js';
+import { drained, listen } from './lifecycle.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 const UPGRADE_HEADERS: ReadonlySet<string> = new Set();
@@ -67,13 +68,7 @@ export class HttpListener implements Component {
       );
     });
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(config.listen.port, config.listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, config.listen);
     this.#logger.info({ address: this.address(), cluster: this.#cluster.name }, 'http listener ready');
   }
 
@@ -83,12 +78,7 @@ export class HttpListener implements Component {
     this.#stopping = true;
     server.close();
     server.closeIdleConnections();
-    if (this.#inFlight > 0) {
-      await new Promise<void>((resolve) => {
-        this.#idle = resolve;
-        deadline.addEventListener('abort', () => resolve(), { once: true });
-      });
-    }
+    await drained(this.#inFlight > 0, (done) => (this.#idle = done), deadline);
     server.closeAllConnections();
     for (const tunnel of this.#tunnels) tunnel.destroy();
   }

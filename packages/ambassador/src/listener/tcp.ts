@@ -5,6 +5,7 @@ import type { Cluster } from '../cluster/cluster.js';
 import type { Endpoint } from '../cluster/endpoint.js';
 import type { ListenerConfig } from '../config.js';
 import type { AmbassadorMetrics } from '../metrics.js';
+import { drained, listen } from './lifecycle.js';
 
 /**
  * Copies bytes from one socket to the other with backpressure. Leaner than stream.pipe() on the
@@ -52,13 +53,7 @@ export class TcpListener implements Component {
       this.#onConnection(client),
     );
     this.#server = server;
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.#config.listen.port, this.#config.listen.host, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
+    await listen(server, this.#config.listen);
     this.#logger.info({ address: this.address(), cluster: this.#cluster.name }, 'tcp listener ready');
   }
 
@@ -66,12 +61,7 @@ export class TcpListener implements Component {
     const server = this.#server;
     if (!server) return;
     server.close();
-    if (this.#connections.size > 0) {
-      await new Promise<void>((resolve) => {
-        this.#idle = resolve;
-        deadline.addEventListener('abort', () => resolve(), { once: true });
-      });
-    }
+    await drained(this.#connections.size > 0, (done) => (this.#idle = done), deadline);
     for (const socket of this.#connections) socket.destroy();
   }
 

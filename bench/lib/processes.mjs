@@ -1,0 +1,41 @@
+// Shared by the bench scripts: free ports and child processes that are all stopped at the end.
+import { spawn } from 'node:child_process';
+import { connect, createServer } from 'node:net';
+
+export function freePort() {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address();
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const children = new Set();
+
+/** Spawns a process (stdout ignored, stderr shown) that stopAll() will kill. */
+export function start(command, args, options = {}) {
+  const child = spawn(command, args, { stdio: ['ignore', 'ignore', 'inherit'], ...options });
+  children.add(child);
+  child.on('exit', () => children.delete(child));
+  return child;
+}
+
+export function stopAll(signal = 'SIGTERM') {
+  for (const child of children) child.kill(signal);
+}
+
+/** Resolves once something accepts connections on 127.0.0.1:port (10 s at most). */
+export async function waitPort(port) {
+  for (let i = 0; i < 100; i++) {
+    const ok = await new Promise((resolve) => {
+      const socket = connect(port, '127.0.0.1', () => {
+        socket.destroy();
+        resolve(true);
+      }).on('error', () => resolve(false));
+    });
+    if (ok) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`nothing listens on ${port}`);
+}
