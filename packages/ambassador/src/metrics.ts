@@ -1,39 +1,98 @@
-import { Counter, Gauge, Histogram, type Registry } from '@sidecar-kit/core';
+import { Counter, Gauge, type Registry } from '@sidecar-kit/core';
 import type { Cluster } from './cluster/cluster.js';
 import type { Endpoint } from './cluster/endpoint.js';
+import { LATENCY_BUCKETS, type RequestStats } from './cluster/recorder.js';
 
-type StatusClass = '1xx' | '2xx' | '3xx' | '4xx' | '5xx';
+const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
-/** The ambassador's metrics; per-endpoint children are cached so the data path does no label hashing. */
+interface MetricValue {
+  labels: Record<string, string | number>;
+  value: number;
+  metricName?: string;
+}
+
+/**
+ * ambassador_request_duration_seconds, exposed from the RequestStats of every endpoint at scrape
+ * time (prom-client's Registry accepts any metric object with get()).
+ */
+class LatencyHistogram {
+  readonly name: string;
+  readonly help =
+    'Time from receiving a request to the end of its response, retries included, by the endpoint that answered (none: answered by the ambassador)';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly #clusters: Cluster[];
+
+  constructor(name: string, clusters: Cluster[]) {
+    this.name = name;
+    this.#clusters = clusters;
+  }
+
+  get() {
+    const values: MetricValue[] = [];
+    const add = (cluster: string, endpoint: string, stats: RequestStats) => {
+      if (stats.latencyCount === 0) return;
+      let cumulative = 0;
+      LATENCY_BUCKETS.forEach((le, index) => {
+        cumulative += stats.buckets[index] as number;
+        values.push({
+          labels: { le, cluster, endpoint },
+          value: cumulative,
+          metricName: `${this.name}_bucket`,
+        });
+      });
+      values.push({
+        labels: { le: '+Inf', cluster, endpoint },
+        value: stats.latencyCount,
+        metricName: `${this.name}_bucket`,
+      });
+      values.push({ labels: { cluster, endpoint }, value: stats.latencySum, metricName: `${this.name}_sum` });
+      values.push({
+        labels: { cluster, endpoint },
+        value: stats.latencyCount,
+        metricName: `${this.name}_count`,
+      });
+    };
+    for (const cluster of this.#clusters) {
+      for (const endpoint of cluster.endpoints) add(cluster.name, endpoint.address, endpoint.stats);
+      add(cluster.name, 'none', cluster.localStats);
+    }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  reset(): void {}
+}
+
+/**
+ * The ambassador's metrics. What happens per request is counted in plain numbers on the cluster
+ * and endpoint objects and read here at scrape time, so the data path does no label hashing.
+ */
 export class AmbassadorMetrics {
-  readonly requests: Counter<'cluster' | 'endpoint' | 'class'>;
-  readonly duration: Histogram<'cluster' | 'endpoint'>;
   readonly retries: Counter<'cluster' | 'reason'>;
   readonly ejections: Counter<'cluster' | 'endpoint'>;
   readonly localErrors: Counter<'listener' | 'reason'>;
   readonly tcpConnections: Counter<'listener'>;
-  readonly #requestChildren = new Map<
-    string,
-    ReturnType<Counter<'cluster' | 'endpoint' | 'class'>['labels']>
-  >();
   readonly #clusters: Cluster[] = [];
-  readonly #durationChildren = new Map<string, { observe(value: number): void }>();
 
   constructor(registry: Registry, prefix: string) {
     const registers = [registry];
-    this.requests = new Counter({
+    const clusters = this.#clusters;
+    new Counter({
       name: `${prefix}upstream_requests_total`,
       help: 'Requests answered by upstream endpoints, by status class',
       labelNames: ['cluster', 'endpoint', 'class'],
       registers,
+      collect() {
+        this.reset();
+        for (const cluster of clusters)
+          for (const endpoint of cluster.endpoints)
+            endpoint.stats.statusClasses.forEach((count, index) => {
+              if (count > 0)
+                this.labels(cluster.name, endpoint.address, STATUS_CLASSES[index] as string).inc(count);
+            });
+      },
     });
-    this.duration = new Histogram({
-      name: `${prefix}request_duration_seconds`,
-      help: 'Time from receiving a request to the end of its response, retries included, by the endpoint that answered (none: answered by the ambassador)',
-      labelNames: ['cluster', 'endpoint'],
-      buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
-      registers,
-    });
+    registry.registerMetric(new LatencyHistogram(`${prefix}request_duration_seconds`, clusters) as never);
     this.retries = new Counter({
       name: `${prefix}retries_total`,
       help: 'Requests retried on another endpoint, by the failure that caused the retry',
@@ -58,7 +117,6 @@ export class AmbassadorMetrics {
       labelNames: ['listener'],
       registers,
     });
-    const clusters = this.#clusters;
     /** A gauge read from every endpoint at scrape time. */
     const perEndpoint = (name: string, help: string, value: (endpoint: Endpoint) => number) =>
       new Gauge({
@@ -114,35 +172,8 @@ export class AmbassadorMetrics {
     this.#clusters.push(cluster);
   }
 
-  countResponse(cluster: string, endpoint: string, status: number): void {
-    const statusClass = `${Math.min(Math.max(Math.floor(status / 100), 1), 5)}xx` as StatusClass;
-    const key = `${cluster}\0${endpoint}\0${statusClass}`;
-    let child = this.#requestChildren.get(key);
-    if (!child) {
-      child = this.requests.labels(cluster, endpoint, statusClass);
-      this.#requestChildren.set(key, child);
-    }
-    child.inc();
-  }
-
-  observeDuration(cluster: string, endpoint: string | undefined, seconds: number): void {
-    const key = `${cluster}\0${endpoint ?? 'none'}`;
-    let child = this.#durationChildren.get(key);
-    if (!child) {
-      child = this.duration.labels(cluster, endpoint ?? 'none');
-      this.#durationChildren.set(key, child);
-    }
-    child.observe(seconds);
-  }
-
-  /** Drops a removed endpoint's series, so endpoint churn (DNS) cannot grow the registry. */
+  /** Drops what a removed endpoint left in the registry (endpoint churn must not grow it). */
   forgetEndpoint(cluster: string, endpoint: string): void {
-    for (const key of this.#requestChildren.keys())
-      if (key.startsWith(`${cluster}\0${endpoint}\0`)) this.#requestChildren.delete(key);
-    for (const statusClass of ['1xx', '2xx', '3xx', '4xx', '5xx'])
-      this.requests.remove(cluster, endpoint, statusClass);
     this.ejections.remove(cluster, endpoint);
-    this.duration.remove(cluster, endpoint);
-    this.#durationChildren.delete(`${cluster}\0${endpoint}`);
   }
 }

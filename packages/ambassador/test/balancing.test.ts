@@ -1,4 +1,5 @@
 import { createLogger, parseConfig, Registry } from '@sidecar-kit/core';
+import { parsePrometheusText } from '@sidecar-kit/metrics-adapter';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, configSchema, RingHash } from '../src/index.js';
 import { AmbassadorMetrics } from '../src/metrics.js';
@@ -39,11 +40,26 @@ describe('load balancing', () => {
       counts.set(String(body['upstream']), (counts.get(String(body['upstream'])) ?? 0) + 1);
     }
     expect([...counts.values()]).toEqual([100, 100, 100]);
-    const metrics = await (await fetch(`${ambassador.admin}/metrics`)).text();
+    // The metrics parse as Prometheus text (our strict parser, not a regex): 100 per endpoint, and
+    // each endpoint's latency histogram is cumulative and ends at its count.
+    const { samples, families } = parsePrometheusText(
+      await (await fetch(`${ambassador.admin}/metrics`)).text(),
+    );
+    expect(families.get('ambassador_request_duration_seconds')?.type).toBe('histogram');
     for (const upstream of upstreams) {
-      const labels = `cluster="web",endpoint="${upstream.address}"`;
-      expect(metrics).toContain(`ambassador_upstream_requests_total{${labels},class="2xx"} 100`);
-      expect(metrics).toContain(`ambassador_request_duration_seconds_count{${labels}} 100`);
+      const of = (name: string) =>
+        samples.filter((sample) => sample.name === name && sample.labels['endpoint'] === upstream.address);
+      expect(of('ambassador_upstream_requests_total')).toEqual([
+        {
+          name: 'ambassador_upstream_requests_total',
+          labels: { cluster: 'web', endpoint: upstream.address, class: '2xx' },
+          value: 100,
+        },
+      ]);
+      const buckets = of('ambassador_request_duration_seconds_bucket').map((sample) => sample.value);
+      expect(buckets).toEqual([...buckets].sort((x, y) => x - y));
+      expect(buckets.at(-1)).toBe(100);
+      expect(of('ambassador_request_duration_seconds_count')[0]?.value).toBe(100);
     }
   });
 

@@ -3,6 +3,7 @@ import type { ClusterConfig } from '../config.js';
 import { type Balancer, createBalancer } from '../lb/index.js';
 import type { AmbassadorMetrics } from '../metrics.js';
 import { Endpoint, readTls, type UpstreamTls } from './endpoint.js';
+import { RequestStats } from './recorder.js';
 
 export type FailureKind = 'connect-failure' | 'reset' | 'timeout' | '5xx';
 
@@ -24,6 +25,8 @@ export class Cluster {
   /** Requests in flight in the whole cluster (circuit breaker, retry budget). */
   active = 0;
   activeRetries = 0;
+  /** Requests the ambassador answered itself (no endpoint): their latency. */
+  readonly localStats = new RequestStats();
   /** Set once discovery produced a first answer (static clusters: at once). */
   discovered = false;
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import type { ClusterConfig } from '../config.js';
+import { RequestStats } from './recorder.js';
 
 export type EndpointState = 'healthy' | 'unhealthy' | 'ejected' | 'draining';
 
@@ -48,6 +49,7 @@ export class Endpoint {
   requests = 0;
   failures = 0;
   consecutiveFailures = 0;
+  readonly stats = new RequestStats();
   #pool: Pool | undefined;
   readonly #poolOptions: Pool.Options;
 

@@ -302,7 +302,7 @@ class Exchange implements Dispatcher.DispatchHandler {
       this.#context.cluster.recordSuccess(endpoint);
     }
     this.#status = statusCode;
-    this.#context.metrics.countResponse(this.#context.cluster.name, endpoint.address, statusCode);
+    endpoint.stats.countStatus(statusCode);
     if (this.#response.destroyed) return;
     this.#response.writeHead(statusCode, statusMessage, responseHeaders(headers));
   }
@@ -404,7 +404,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     const { cluster, listener, logger } = this.#context;
     if (this.#counted) cluster.active--;
     const seconds = (performance.now() - this.#started) / 1000;
-    this.#context.metrics.observeDuration(cluster.name, this.#endpoint?.address, seconds);
+    (this.#endpoint?.stats ?? cluster.localStats).observe(seconds);
     if (listener.accessLog)
       logger.info(
         {
