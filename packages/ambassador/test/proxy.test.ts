@@ -102,6 +102,22 @@ describe('http proxying', () => {
     expect(body.headers['x-secret']).toBeUndefined();
   });
 
+  it('passes repeated response headers (several set-cookie) and drops those the upstream lists in Connection', async () => {
+    upstreams = [
+      await new UpstreamServer('cookies', (_request, response) => {
+        response.setHeader('set-cookie', ['a=1', 'b=2']);
+        response.setHeader('x-hop-only', 'dropped');
+        response.setHeader('connection', 'keep-alive, x-hop-only');
+        response.end('ok');
+      }).start(),
+    ];
+    ambassador = await startAmbassador(yaml());
+    const response = await request(`${ambassador.urls[0]}/`);
+    await response.body.dump();
+    expect(response.headers['set-cookie']).toEqual(['a=1', 'b=2']);
+    expect(response.headers['x-hop-only']).toBeUndefined();
+  });
+
   it('passes a client x-request-id on unchanged', async () => {
     upstreams = [await new UpstreamServer('echo', echoHeaders()).start()];
     ambassador = await startAmbassador(yaml());
