@@ -122,7 +122,10 @@ describe('log-shipper -> a real Elasticsearch', () => {
     const byFile = new Map<string, Hit[]>();
     for (const hit of hits) {
       const file = hit._id.split('-')[0] as string;
-      byFile.set(file, [...(byFile.get(file) ?? []), hit]);
+      const list = byFile.get(file);
+      if (list)
+        list.push(hit); // not a spread per hit: that is quadratic, ~25 s for 100,000 hits
+      else byFile.set(file, [hit]);
     }
     expect(byFile.size).toBe(3);
     for (const fileHits of byFile.values()) {
@@ -130,6 +133,26 @@ describe('log-shipper -> a real Elasticsearch', () => {
       const ns = byOffset.map((hit) => hit._source.n);
       expect(ns).toEqual([...ns].sort((a, b) => a - b));
     }
+  });
+
+  it('a file truncated and rewritten in place, tiny or grown from tiny: the new lines are shipped, none taken for old ones', async () => {
+    const dir = workDir('rewrite');
+    const tiny = join(dir, 'logs', 'a.log');
+    const grown = join(dir, 'logs', 'b.log');
+    writeFileSync(tiny, '{"n":1}\n{"n":2}\n');
+    writeFileSync(grown, '{"n":3}\n');
+    running.push(startShipper(dir, config(dir, 'rewrite', '', '*.log')));
+    await until('the first lines', async () => (await count('rewrite-*')) === 3);
+    // Same length, other content: only the first bytes tell (an app that truncates its log at start).
+    writeFileSync(tiny, '{"n":4}\n{"n":5}\n');
+    // Known by its inode while tiny, by its fingerprint once grown; its inode's next content is new.
+    let chunk = '';
+    for (let n = 6; n <= 25; n += 1) chunk += line(n);
+    appendFileSync(grown, chunk);
+    await until('the grown file', async () => (await count('rewrite-*')) === 25);
+    await sleep(500); // a scan gives it its fingerprint
+    writeFileSync(grown, '{"n":26}\n');
+    await expectExactlyOnce('rewrite-*', 26);
   });
 
   it('delivers exactly one document per line when killed with SIGKILL three times while the app writes', async () => {
@@ -195,10 +218,12 @@ describe('log-shipper -> a real Elasticsearch', () => {
     write(1_000);
     await expectExactlyOnce('outage-*', written);
     expect(sawNotReady).toBe(true);
-    // The documented bound: maxBufferedBytes (4 MiB here) plus the runtime; the backlog stays in the file.
     // The documented bound (README, "Memory"): the backlog stays in the file, so memory is flat
     // while Elasticsearch is away (the second half of the outage is no higher than the first
-    // plus GC noise) and the whole run stays under 160 MiB with maxBufferedBytes 4mb.
+    // plus GC noise), and with the recommended --max-old-space-size=64 the whole run, catch-up
+    // included, stays under 150 MiB RSS (runtime ~85 MiB + bulk requests in flight + read buffer
+    // + garbage V8 has not collected yet; ~130 MiB measured). Without the heap limit V8 collects
+    // lazily and the peak reaches ~200 MiB: garbage, not a leak.
     const firstHalf = Math.max(...waiting.slice(0, waiting.length / 2));
     const secondHalf = Math.max(...waiting.slice(waiting.length / 2));
     console.info(
@@ -206,7 +231,7 @@ describe('log-shipper -> a real Elasticsearch', () => {
     );
     expect(firstHalf).toBeGreaterThan(0);
     expect(secondHalf).toBeLessThan(firstHalf + 24);
-    expect(shipper.peakRssMiB()).toBeLessThan(160);
+    expect(shipper.peakRssMiB()).toBeLessThan(150);
   });
 
   it('puts a mapping conflict in the dead-letter file with the reason and indexes the others', async () => {

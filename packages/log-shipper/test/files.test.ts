@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import {
   appendFileSync,
+  copyFileSync,
   mkdirSync,
   readFileSync,
   renameSync,
@@ -10,7 +11,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningShipper, startShipper, until, workDir } from './helpers.js';
+import { type RunningShipper, sleep, startShipper, until, workDir } from './helpers.js';
 
 const BIN = new URL('../bin/log-shipper.js', import.meta.url).pathname;
 
@@ -73,6 +74,30 @@ describe('files', () => {
     unlinkSync(log);
     await until('the last line', () => messages(dir).length >= 2);
     expect(messages(dir)).toEqual(['kept', 'written just before the delete']);
+  });
+
+  it('copytruncate where the new content outgrows the old offset before a scan: each line once', async () => {
+    const dir = workDir('outgrown');
+    const log = join(dir, 'logs', 'app.log');
+    const lines = (from: number, to: number) => {
+      let text = '';
+      for (let n = from; n <= to; n += 1) text += `line ${n} ${'x'.repeat(60)}\n`;
+      return text;
+    };
+    writeFileSync(log, lines(1, 100));
+    // Scans far apart: the reader (woken by the watcher) meets the rewritten file before a scan does.
+    shipper = startShipper(
+      dir,
+      config(dir, `${dir}/logs/app.log*`).replace('scanIntervalMs: 100', 'scanIntervalMs: 3000'),
+    );
+    await until('the first file', () => messages(dir).length >= 100);
+    copyFileSync(log, `${log}.1`);
+    writeFileSync(log, lines(101, 400)); // truncated and rewritten longer than before, at once
+    await until('every line', () => messages(dir).length >= 400, 20_000);
+    await sleep(3_500); // a full scan interval: nothing more may come
+    const seen = messages(dir);
+    expect(seen).toHaveLength(400);
+    expect(new Set(seen).size).toBe(400);
   });
 });
 

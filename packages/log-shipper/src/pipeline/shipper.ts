@@ -9,7 +9,7 @@ import { type Decoder, decoders } from '../format/index.js';
 import type { ShipperMetrics } from '../metrics.js';
 import { Joiner } from '../multiline/joiner.js';
 import type { Batch, Output } from '../output/output.js';
-import { fingerprintKey, idBaseFor, inodeKey } from '../tail/identity.js';
+import { fingerprintOf, idBaseFor, inodeKey, readHead } from '../tail/identity.js';
 import { LineReader } from '../tail/line-reader.js';
 
 export interface BatchLimits {
@@ -31,6 +31,8 @@ interface TrackedFile {
   dev: string;
   ino: string;
   handle: FileHandle;
+  /** The file's first bytes (up to fingerprintBytes) as last verified: a change means it was rewritten. */
+  head: Buffer;
   input: InputRuntime;
   readOffset: number;
   ackedOffset: number;
@@ -41,6 +43,8 @@ interface TrackedFile {
   lastGrowthAt: number;
   goneSince: number | undefined;
   closed: boolean;
+  /** Detached because its inode now holds other content (copytruncate). */
+  rewritten: boolean;
 }
 
 interface InputRuntime {
@@ -105,6 +109,8 @@ export class Shipper implements Component {
   #abort = new AbortController();
   /** One read buffer for every file (reads are sequential): memory does not grow with the file count. */
   readonly #readBuffer: Buffer;
+  /** Where a file's first bytes are read again to check that it was not rewritten. */
+  readonly #headBuffer: Buffer;
 
   constructor(
     private readonly config: LogShipperConfig,
@@ -125,6 +131,7 @@ export class Shipper implements Component {
     }));
     const longest = Math.max(...config.inputs.map((input) => input.maxLineBytes));
     this.#readBuffer = Buffer.allocUnsafe(Math.max(256 * 1024, longest + 1));
+    this.#headBuffer = Buffer.allocUnsafe(Math.max(...config.inputs.map((input) => input.fingerprintBytes)));
     const kubernetes = kubernetesMetadata(env);
     this.#common = { host: { name: env.HOSTNAME ?? hostname() }, ...(kubernetes ? { kubernetes } : {}) };
     this.#commonJson = `,${JSON.stringify(this.#common).slice(1, -1)}`;
@@ -208,21 +215,18 @@ export class Shipper implements Component {
       const size = Number(stat.size);
       const known = this.#byInode.get(`${dev}:${ino}`);
       if (known) {
-        const rewritten =
-          known.key.startsWith('fp:') &&
-          (await fingerprintKey(known.handle, size, fingerprintBytes)) !== known.key;
-        if (size < known.readOffset || rewritten) {
+        if (size < known.readOffset || !(await this.#unchanged(known))) {
           // copytruncate: this inode now holds new content. The old identity lives on in the
           // copy (same fingerprint), which resumes from the stored checkpoint when found.
           this.logger.info(
             { path, key: known.key, offset: known.readOffset, size },
             'file truncated: reading it from the start',
           );
-          await this.#detach(known);
+          await this.#detachRewritten(known);
         } else {
           known.path = path;
-          if (known.key.startsWith('ino:') && size >= fingerprintBytes) {
-            const fingerprint = await fingerprintKey(known.handle, size, fingerprintBytes);
+          if (known.key.startsWith('ino:')) {
+            const fingerprint = fingerprintOf(known.head, fingerprintBytes);
             if (fingerprint && !this.#files.has(fingerprint)) {
               this.store.rename(known.key, fingerprint);
               this.#files.delete(known.key);
@@ -233,7 +237,8 @@ export class Shipper implements Component {
           return known;
         }
       }
-      const key = (await fingerprintKey(handle, size, fingerprintBytes)) ?? inodeKey(dev, ino);
+      const head = await readHead(handle, fingerprintBytes);
+      const key = fingerprintOf(head, fingerprintBytes) ?? inodeKey(dev, ino);
       const other = this.#files.get(key);
       if (other) {
         // Same content start as a file already open: the copy of a copytruncate rotation whose
@@ -259,7 +264,7 @@ export class Shipper implements Component {
             'file shorter than its checkpoint: reading it from the start',
           );
       } else {
-        idBase = idBaseFor(`${key}:${dev}:${ino}`);
+        idBase = idBaseFor(key, dev, ino);
         offset = this.#firstScan && input.config.readFrom === 'tail' ? size : 0;
       }
       const file: TrackedFile = {
@@ -269,6 +274,7 @@ export class Shipper implements Component {
         dev,
         ino,
         handle,
+        head,
         input,
         readOffset: offset,
         ackedOffset: offset,
@@ -279,6 +285,7 @@ export class Shipper implements Component {
         lastGrowthAt: now,
         goneSince: undefined,
         closed: false,
+        rewritten: false,
       };
       const multiline = input.config.multiline;
       file.joiner = new Joiner(
@@ -313,6 +320,32 @@ export class Shipper implements Component {
     await file.handle.close();
   }
 
+  /**
+   * Detaches a file whose inode now holds other content. A checkpoint by inode is of no use to
+   * anything any more (the copy has another inode) and would hand its offset and ids to the new
+   * content: it goes. A fingerprint checkpoint stays for the copy to resume from.
+   */
+  async #detachRewritten(file: TrackedFile): Promise<void> {
+    file.rewritten = true;
+    await this.#detach(file);
+    if (file.key.startsWith('ino:')) this.store.delete(file.key);
+  }
+
+  /**
+   * Whether the file still starts with the bytes it started with (as far as it had them): a
+   * copytruncate whose new content already outgrew the old offset shows only here. Extends the
+   * known first bytes as the file grows.
+   */
+  async #unchanged(file: TrackedFile): Promise<boolean> {
+    const { head } = file;
+    const want = file.input.config.fingerprintBytes;
+    const buffer = this.#headBuffer;
+    const { bytesRead } = await file.handle.read(buffer, 0, want, 0);
+    if (bytesRead < head.length || buffer.compare(head, 0, head.length, 0, head.length) !== 0) return false;
+    if (bytesRead > head.length) file.head = Buffer.from(buffer.subarray(0, bytesRead));
+    return true;
+  }
+
   /** Reads what is available, file by file; false when nothing was read (or reading is paused). */
   async #readAll(): Promise<boolean> {
     let progressed = false;
@@ -322,6 +355,17 @@ export class Shipper implements Component {
         const before = file.readOffset;
         const { lines, next, bytesRead } = await file.reader.read(file.handle, file.readOffset);
         if (bytesRead === 0) break;
+        // Checked after the read: had the file been rewritten before it, its first bytes differ now.
+        if (!(await this.#unchanged(file))) {
+          this.logger.info(
+            { path: file.path, key: file.key, offset: file.readOffset },
+            'file rewritten: reading it from the start',
+          );
+          await this.#detachRewritten(file);
+          this.#lastScan = 0; // the next loop finds its new content, and the copy of the old
+          progressed = true;
+          break;
+        }
         file.size = Math.max(file.size, file.readOffset + bytesRead);
         if (next === before) break; // only a line without its newline: wait for the rest
         file.readOffset = next;
@@ -436,6 +480,10 @@ export class Shipper implements Component {
         moved = true;
       }
       if (!moved) continue;
+      // A late acknowledgement for a detached file: not over a live file with the same key (the
+      // copy of a copytruncate resumes on its own), nor for an inode that holds other content now.
+      if (file.closed && (this.#files.has(file.key) || (file.rewritten && file.key.startsWith('ino:'))))
+        continue;
       this.store.set(file.key, {
         idBase: file.idBase,
         offset: file.ackedOffset,

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 
 /**
@@ -10,19 +10,36 @@ export function inodeKey(dev: number | bigint | string, ino: number | bigint | s
   return `ino:${dev}:${ino}`;
 }
 
+/** The first `length` bytes of a file, fewer when it is shorter. */
+export async function readHead(handle: FileHandle, length: number): Promise<Buffer> {
+  const buffer = Buffer.alloc(length);
+  const { bytesRead } = await handle.read(buffer, 0, length, 0);
+  return buffer.subarray(0, bytesRead);
+}
+
+/** The fingerprint key of a file whose first bytes are `head`; undefined while it is shorter than `length`. */
+export function fingerprintOf(head: Buffer, length: number): string | undefined {
+  if (head.length < length) return undefined;
+  return `fp:${createHash('sha256').update(head.subarray(0, length)).digest('hex').slice(0, 24)}`;
+}
+
 export async function fingerprintKey(
   handle: FileHandle,
   size: number,
   length: number,
 ): Promise<string | undefined> {
   if (size < length) return undefined;
-  const buffer = Buffer.alloc(length);
-  const { bytesRead } = await handle.read(buffer, 0, length, 0);
-  if (bytesRead < length) return undefined;
-  return `fp:${createHash('sha256').update(buffer).digest('hex').slice(0, 24)}`;
+  return fingerprintOf(await readHead(handle, length), length);
 }
 
-/** A short, stable prefix for document ids: ids are `${idBase}-${offset in base 36}`. */
-export function idBaseFor(key: string): string {
-  return createHash('sha256').update(key).digest('base64url').slice(0, 16);
+/**
+ * A short prefix for document ids: ids are `${idBase}-${offset in base 36}`. It is stored in the
+ * checkpoint before anything of the file is shipped. From a fingerprint it is derived from the
+ * content and inode (a lost checkpoint gives the same ids again); from an inode alone it is made
+ * unique, because an inode is reused (copytruncate, delete and create) for other content whose
+ * ids must not collide with the old ones (409 would count them as delivered).
+ */
+export function idBaseFor(key: string, dev: string, ino: string): string {
+  const seed = key.startsWith('fp:') ? `${key}:${dev}:${ino}` : `${key}:${Date.now()}:${randomUUID()}`;
+  return createHash('sha256').update(seed).digest('base64url').slice(0, 16);
 }

@@ -74,10 +74,16 @@ export class ElasticsearchOutput implements Output {
     });
     let pending = batch.events.map((_, i) => i);
     let attempt = 0;
+    let body = '';
+    let bodyFor: number[] | undefined;
     while (pending.length > 0) {
       if (abort.aborted) return false;
-      let body = '';
-      for (const i of pending) body += `${actions[i]?.line}${batch.docs[i]}\n`;
+      // Built again only when the items to send changed (not for each retry of a failed request).
+      if (bodyFor !== pending) {
+        body = '';
+        for (const i of pending) body += `${actions[i]?.line}${batch.docs[i]}\n`;
+        bodyFor = pending;
+      }
       const started = performance.now();
       let response: BulkResponse;
       const graceful = abortAfterGrace(abort);
