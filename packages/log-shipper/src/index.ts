@@ -41,8 +41,9 @@ export const definition: SidecarDefinition<typeof configSchema> = {
     const metrics = new ShipperMetrics(registry, metricPrefix);
     const deadLetterPath = config.output.deadLetter.path ?? `${config.state.dir}/dead-letter.ndjson`;
     const deadLetters = new DeadLetterWriter(deadLetterPath, config.output.deadLetter.maxBytes, (outcome) => {
-      if (outcome === 'rotated')
-        logger.warn({ path: deadLetterPath }, 'dead-letter file full: rotated to .1');
+      if (outcome !== 'rotated') return;
+      metrics.deadLetterRotations.inc();
+      logger.warn({ path: deadLetterPath }, 'dead-letter file full: rotated to .1');
     });
     let output: Output;
     if (config.output.type === 'elasticsearch') {
