@@ -55,6 +55,19 @@ describe('formats', () => {
     expect(docs[1]).toMatchObject({ message: 'not json {', log: { flags: ['json_parse_error'] } });
   });
 
+  it('raw lines keep every character: quotes, backslashes, control characters, non-ASCII', async () => {
+    const messages = [
+      'plain',
+      'say "hi"',
+      'C:\\logs\\app.log',
+      'tab\there\u0001\u001f bell\u0007',
+      'emoji 😀 and é 中文',
+      'line separator \u2028 and \u2029, del \u007f',
+    ];
+    const docs = await ship('raw', `${messages.join('\n')}\n`, messages.length);
+    expect(docs.map((doc) => doc.message)).toEqual(messages);
+  });
+
   it('cri joins partial (P) lines into one event and keeps the stream and time', async () => {
     const lines = [
       '2026-01-02T03:04:05.000000001Z stdout P first half ',

@@ -61,6 +61,16 @@ interface PendingBatch extends Batch {
   startedAt: number;
 }
 
+// What JSON.stringify escapes in a string: quote, backslash, control characters and surrogates
+// (lone ones are escaped; a valid pair only takes the slow path).
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point
+const NEEDS_ESCAPE = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/** JSON.stringify(text), without the copy for the usual line that has nothing to escape (~10% of the CPU per line). */
+function jsonString(text: string): string {
+  return NEEDS_ESCAPE.test(text) ? JSON.stringify(text) : `"${text}"`;
+}
+
 const KUBERNETES_ENV: Array<[string, string[]]> = [
   ['POD_NAME', ['pod', 'name']],
   ['POD_NAMESPACE', ['namespace']],
@@ -407,7 +417,7 @@ export class Shipper implements Component {
 
   #serialize(file: TrackedFile, event: LogEvent): string {
     const log = `"log":{"file":{"path":${this.#pathJson(event.path)}},"offset":${event.offset}${event.flags ? `,"flags":${JSON.stringify(event.flags)}` : ''}}`;
-    const head = `{"@timestamp":"${event.timestamp}","message":${JSON.stringify(event.message)},${log}${this.#commonJson}${file.input.staticJson}`;
+    const head = `{"@timestamp":"${event.timestamp}","message":${jsonString(event.message)},${log}${this.#commonJson}${file.input.staticJson}`;
     if (!event.fields) return `${head}}`;
     // Parsed fields first, so the static fields and the shipper's own win over same-named ones from the line.
     const logField: Record<string, unknown> = { file: { path: event.path }, offset: event.offset };
