@@ -13,6 +13,8 @@ createServer((request, response) => {
   }
   if (request.url?.includes('_bulk')) {
     const items = [];
+    // Like Elasticsearch: with filter_path (ours asks for errors and items.*.status) only those fields come back.
+    const filtered = new URL(request.url, 'http://sink').searchParams.has('filter_path');
     let rest = '';
     request.setEncoding('utf8');
     let expectAction = true;
@@ -20,7 +22,7 @@ createServer((request, response) => {
       if (!line) return;
       if (expectAction) {
         const kind = line.startsWith('{"create"') ? 'create' : 'index';
-        items.push(`{"${kind}":{"status":201,"result":"created"}}`);
+        items.push(filtered ? `{"${kind}":{"status":201}}` : `{"${kind}":{"status":201,"result":"created"}}`);
       }
       expectAction = !expectAction;
     };
@@ -33,7 +35,7 @@ createServer((request, response) => {
       take(rest);
       docs += items.length;
       response.writeHead(200, ES_HEADERS);
-      response.end(`{"took":1,"errors":false,"items":[${items.join(',')}]}`);
+      response.end(`{${filtered ? '' : '"took":1,'}"errors":false,"items":[${items.join(',')}]}`);
     });
     return;
   }

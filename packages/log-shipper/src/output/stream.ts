@@ -23,7 +23,8 @@ export class StreamOutput implements Output {
 
   send(batch: Batch): Promise<boolean> {
     return new Promise((resolve, reject) => {
-      this.stream.write(`${batch.docs.join('\n')}\n`, (error) => (error ? reject(error) : resolve(true)));
+      // No action lines: the body is NDJSON already. The callback comes once it is written, so its buffer may be reused.
+      this.stream.write(batch.body, (error) => (error ? reject(error) : resolve(true)));
     });
   }
 

@@ -8,9 +8,10 @@ import type { DecodedLine, LogEvent } from '../event.js';
 import { type Decoder, decoders } from '../format/index.js';
 import type { ShipperMetrics } from '../metrics.js';
 import { Joiner } from '../multiline/joiner.js';
-import type { Batch, Output } from '../output/output.js';
+import type { ItemInfo, Output } from '../output/output.js';
 import { fingerprintOf, idBaseFor, inodeKey, readHead } from '../tail/identity.js';
 import { LineReader } from '../tail/line-reader.js';
+import { BatchBuilder, BufferPool } from './batch-builder.js';
 
 export interface BatchLimits {
   maxDocs: number;
@@ -55,7 +56,8 @@ interface InputRuntime {
   staticJson: string;
 }
 
-interface PendingBatch extends Batch {
+interface PendingBatch {
+  builder: BatchBuilder;
   acks: Array<[TrackedFile, AckEntry]>;
   perFile: Map<TrackedFile, number>;
   startedAt: number;
@@ -104,7 +106,8 @@ export class Shipper implements Component {
   readonly #commonJson: string;
   readonly #pathJsonCache = new Map<string, string>();
   readonly #common: Record<string, unknown>;
-  #current: PendingBatch = this.#newBatch();
+  readonly #pool: BufferPool;
+  #current: PendingBatch;
   #inFlight = 0;
   #buffered = 0;
   #slotWaiters: Array<() => void> = [];
@@ -142,6 +145,8 @@ export class Shipper implements Component {
     const longest = Math.max(...config.inputs.map((input) => input.maxLineBytes));
     this.#readBuffer = Buffer.allocUnsafe(Math.max(256 * 1024, longest + 1));
     this.#headBuffer = Buffer.allocUnsafe(Math.max(...config.inputs.map((input) => input.fingerprintBytes)));
+    this.#pool = new BufferPool(limits.concurrency + 1);
+    this.#current = this.#newBatch();
     const kubernetes = kubernetesMetadata(env);
     this.#common = { host: { name: env.HOSTNAME ?? hostname() }, ...(kubernetes ? { kubernetes } : {}) };
     this.#commonJson = `,${JSON.stringify(this.#common).slice(1, -1)}`;
@@ -165,7 +170,7 @@ export class Shipper implements Component {
       if (now - this.#lastScan >= this.config.scanIntervalMs) await this.#scan(now);
       const progressed = await this.#readAll();
       for (const file of this.#files.values()) file.joiner.flushIfStale(now);
-      if (this.#current.events.length > 0 && now - this.#current.startedAt >= this.limits.flushMs)
+      if (this.#current.builder.count > 0 && now - this.#current.startedAt >= this.limits.flushMs)
         await this.#dispatch();
       await this.#closeFinished(now);
       if (!progressed) {
@@ -363,7 +368,7 @@ export class Shipper implements Component {
       if (file.closed) continue;
       while (this.#buffered < this.config.output.maxBufferedBytes) {
         const before = file.readOffset;
-        const { lines, next, bytesRead } = await file.reader.read(file.handle, file.readOffset);
+        const { count, next, bytesRead } = await file.reader.read(file.handle, file.readOffset);
         if (bytesRead === 0) break;
         // Checked after the read: had the file been rewritten before it, its first bytes differ now.
         if (!(await this.#unchanged(file))) {
@@ -384,13 +389,14 @@ export class Shipper implements Component {
         this.metrics.readBytes.inc(next - before);
         const now = Date.now();
         this.#readTime = new Date(now).toISOString();
-        for (const line of lines) {
+        for (let i = 0; i < count; i++) {
+          const line = file.reader.line(i);
           const decoded: DecodedLine = file.input.decode(line.text);
           if (line.truncated) decoded.flags = [...(decoded.flags ?? []), 'truncated'];
           file.joiner.add(decoded, file, line.start, line.end, now);
           if (
-            this.#current.events.length >= this.limits.maxDocs ||
-            this.#current.bytes >= this.limits.maxBytes
+            this.#current.builder.count >= this.limits.maxDocs ||
+            this.#current.builder.bytes >= this.limits.maxBytes
           )
             await this.#dispatch();
         }
@@ -403,15 +409,11 @@ export class Shipper implements Component {
   #enqueue(file: TrackedFile, event: LogEvent): void {
     event.timestamp ??= this.#readTime;
     const doc = this.#serialize(file, event);
-    // The document holds them now; outputs need only the position and time of an event.
-    event.message = '';
-    if (event.fields) event.fields = undefined;
     const batch = this.#current;
-    if (batch.events.length === 0) batch.startedAt = Date.now();
-    batch.events.push(event);
-    batch.docs.push(doc);
-    batch.bytes += doc.length + 100;
-    this.#buffered += doc.length + 100;
+    if (batch.builder.count === 0) batch.startedAt = Date.now();
+    const before = batch.builder.bytes;
+    batch.builder.append(this.output.actionLine?.(event as ItemInfo) ?? '', doc);
+    this.#buffered += batch.builder.bytes - before;
     batch.perFile.set(file, event.end);
   }
 
@@ -444,18 +446,20 @@ export class Shipper implements Component {
   }
 
   #newBatch(): PendingBatch {
-    return { events: [], docs: [], bytes: 0, acks: [], perFile: new Map(), startedAt: Date.now() };
+    return { builder: new BatchBuilder(this.#pool), acks: [], perFile: new Map(), startedAt: Date.now() };
   }
 
   async #dispatch(): Promise<void> {
-    const batch = this.#current;
-    if (batch.events.length === 0) return;
+    const pending = this.#current;
+    if (pending.builder.count === 0) return;
     this.#current = this.#newBatch();
-    this.metrics.read.inc(batch.events.length);
-    for (const [file, end] of batch.perFile) {
+    const { batch, space } = pending.builder.seal();
+    const bytes = batch.body.length;
+    this.metrics.read.inc(batch.count);
+    for (const [file, end] of pending.perFile) {
       const entry = { end, done: false };
       file.acks.push(entry);
-      batch.acks.push([file, entry]);
+      pending.acks.push([file, entry]);
     }
     while (this.#inFlight >= this.limits.concurrency)
       await new Promise<void>((resolve) => this.#slotWaiters.push(resolve));
@@ -465,13 +469,15 @@ export class Shipper implements Component {
       .send(batch, this.#abort.signal)
       .then(
         (done) => {
-          if (done) this.#acknowledge(batch);
+          if (!done) return;
+          this.#acknowledge(pending);
+          this.#pool.give(space); // only once done: an aborted request may still hold it
         },
         (error: unknown) => this.logger.error({ err: error }, 'output failed: batch not acknowledged'),
       )
       .finally(() => {
         this.#inFlight -= 1;
-        this.#buffered -= batch.bytes;
+        this.#buffered -= bytes;
         this.metrics.bufferedBytes.set(this.#buffered);
         this.#inFlightBatches.delete(sending);
         this.#slotWaiters.shift()?.();

@@ -9,17 +9,35 @@ export interface Line {
   truncated: boolean;
 }
 
+export interface ReadResult {
+  /** Complete lines found: get each with `line(i)` before the next read. */
+  count: number;
+  /** Offset to continue from. */
+  next: number;
+  bytesRead: number;
+}
+
 const NEWLINE = 10;
+const CARRIAGE_RETURN = 13;
 
 /**
  * Reads complete lines from an offset with positioned reads into one reused buffer. A line
  * without its newline is not returned (it is read again once completed); a line longer than
  * maxLineBytes is returned cut, and the rest of it is skipped without being held in memory.
+ *
+ * A read only finds where the lines are; each line's text is decoded when it is asked for, so a
+ * read of thousands of lines does not hold thousands of strings at once (they would outlive
+ * V8's young generation and be promoted, to be collected only by a full collection).
  */
 export class LineReader {
   readonly #buffer: Buffer;
   /** While skipping the rest of an over-long line: its first maxLineBytes and where it started. */
   #cut: { text: string; start: number } | undefined;
+  /** Per line found by the last read: text start, text end (in the buffer), end offset in the file. */
+  #spans = new Float64Array(3 * 4096);
+  /** The over-long line whose end the last read found: line 0 of that read. */
+  #completedCut: Line | undefined;
+  #offset = 0;
 
   /** `buffer` may be shared by every reader: reads happen one at a time. It must hold maxLineBytes + 1. */
   constructor(
@@ -30,21 +48,22 @@ export class LineReader {
     this.#buffer = buffer;
   }
 
-  /** Reads once from `offset`; returns the lines found and the offset to continue from. */
-  async read(
-    handle: FileHandle,
-    offset: number,
-  ): Promise<{ lines: Line[]; next: number; bytesRead: number }> {
+  /** Reads once from `offset`; the lines found are valid until the next read into the same buffer. */
+  async read(handle: FileHandle, offset: number): Promise<ReadResult> {
     const buffer = this.#buffer;
+    this.#completedCut = undefined;
+    this.#offset = offset;
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
-    const lines: Line[] = [];
+    let count = 0;
     let position = 0;
     while (position < bytesRead) {
       const newline = buffer.indexOf(NEWLINE, position);
       if (this.#cut !== undefined) {
-        if (newline < 0 || newline >= bytesRead) return { lines, next: offset + bytesRead, bytesRead };
+        if (newline < 0 || newline >= bytesRead) return { count, next: offset + bytesRead, bytesRead };
         // The cut line is emitted once its end is known, so its checkpoint never lands mid-line.
-        lines.push({ ...this.#cut, end: offset + newline + 1, truncated: true });
+        this.#completedCut = { ...this.#cut, end: offset + newline + 1, truncated: true };
+        this.#span(count, -1, -1, offset + newline + 1);
+        count += 1;
         this.#cut = undefined;
         position = newline + 1;
         continue;
@@ -56,31 +75,46 @@ export class LineReader {
             text: buffer.toString('utf8', position, position + this.maxLineBytes),
             start: offset + position,
           };
-          return { lines, next: offset + bytesRead, bytesRead };
+          return { count, next: offset + bytesRead, bytesRead };
         }
         break;
       }
       let lineEnd = newline;
-      if (lineEnd > position && buffer[lineEnd - 1] === 13) lineEnd -= 1;
-      const length = lineEnd - position;
-      if (length > this.maxLineBytes) {
-        lines.push({
-          text: buffer.toString('utf8', position, position + this.maxLineBytes),
-          start: offset + position,
-          end: offset + newline + 1,
-          truncated: true,
-        });
-      } else if (length > 0) {
-        lines.push({
-          text: buffer.toString('utf8', position, lineEnd),
-          start: offset + position,
-          end: offset + newline + 1,
-          truncated: false,
-        });
+      if (lineEnd > position && buffer[lineEnd - 1] === CARRIAGE_RETURN) lineEnd -= 1;
+      if (lineEnd > position) {
+        this.#span(count, position, lineEnd, offset + newline + 1);
+        count += 1;
       }
       position = newline + 1;
     }
-    return { lines, next: offset + position, bytesRead };
+    return { count, next: offset + position, bytesRead };
+  }
+
+  #span(i: number, textStart: number, textEnd: number, end: number): void {
+    if (3 * i + 3 > this.#spans.length) {
+      const grown = new Float64Array(2 * this.#spans.length);
+      grown.set(this.#spans);
+      this.#spans = grown;
+    }
+    this.#spans[3 * i] = textStart;
+    this.#spans[3 * i + 1] = textEnd;
+    this.#spans[3 * i + 2] = end;
+  }
+
+  /** Line `i` of the last read, decoded now. */
+  line(i: number): Line {
+    const spans = this.#spans;
+    const textStart = spans[3 * i] as number;
+    const end = spans[3 * i + 2] as number;
+    if (textStart < 0) return this.#completedCut as Line;
+    const textEnd = spans[3 * i + 1] as number;
+    const truncated = textEnd - textStart > this.maxLineBytes;
+    return {
+      text: this.#buffer.toString('utf8', textStart, truncated ? textStart + this.maxLineBytes : textEnd),
+      start: this.#offset + textStart,
+      end,
+      truncated,
+    };
   }
 
   /** True while the rest of an over-long line is being skipped. */

@@ -1,11 +1,19 @@
 import { readFileSync } from 'node:fs';
+import { gunzipSync, inflateSync } from 'node:zlib';
 import { Client, type ClientOptions } from '@elastic/elasticsearch';
 import type { Logger } from '@sidecar-kit/core';
 import type { ElasticsearchConfig } from '../../config.js';
 import type { DeadLetterWriter } from '../../dead-letter/writer.js';
-import type { LogEvent } from '../../event.js';
 import type { ShipperMetrics } from '../../metrics.js';
-import { type Batch, backoffMs, type Output, sleep } from '../output.js';
+import {
+  type Batch,
+  backoffMs,
+  type ItemInfo,
+  itemBytes,
+  itemDocument,
+  type Output,
+  sleep,
+} from '../output.js';
 import { indexNamer } from './index-name.js';
 
 interface BulkItem {
@@ -23,6 +31,11 @@ function clientOptions(config: ElasticsearchConfig): ClientOptions {
     maxRetries: 0, // retries are ours: per item, with backoff, while reading pauses
     requestTimeout: config.requestTimeoutMs,
     compression: config.bulk.gzip,
+    // The client's default ("replace") walks a failed request's metadata key by key to redact
+    // secrets, request body included: a Buffer body of a few MiB became millions of entries (an
+    // out-of-memory kill at the first refused connection). "remove" drops headers and options,
+    // so secrets still stay out of errors, without walking the body.
+    redaction: { type: 'remove' },
   };
   const auth = config.auth;
   if (auth?.apiKeyFile) options.auth = { apiKey: readFileSync(auth.apiKeyFile, 'utf8').trim() };
@@ -50,6 +63,8 @@ export class ElasticsearchOutput implements Output {
   readonly #indexFor: (iso: string) => string;
   #lastError: string | undefined = 'no request yet';
   #probe: { at: number; result: true | string } | undefined;
+  #lastIndex = '';
+  #actionHead = '';
 
   constructor(
     private readonly config: ElasticsearchConfig,
@@ -61,46 +76,44 @@ export class ElasticsearchOutput implements Output {
     this.#indexFor = indexNamer(config.dataStream ?? (config.index as string));
   }
 
+  actionLine(item: ItemInfo): string {
+    const index = this.#indexFor(item.timestamp);
+    if (index !== this.#lastIndex) {
+      this.#lastIndex = index;
+      this.#actionHead = `{"create":{"_index":${JSON.stringify(index)},"_id":"`;
+    }
+    // `<idBase>-<offset in base 36>`: the same line of the same file always gets the same id.
+    return `${this.#actionHead}${item.idBase}-${item.offset.toString(36)}"}}\n`;
+  }
+
   async send(batch: Batch, abort: AbortSignal): Promise<boolean> {
-    let lastIndex = '';
-    let actionHead = '';
-    // One action line per event (no object per event: this runs for every line shipped).
-    const actions = batch.events.map((event) => {
-      const index = this.#indexFor(event.timestamp as string);
-      if (index !== lastIndex) {
-        lastIndex = index;
-        actionHead = `{"create":{"_index":${JSON.stringify(index)},"_id":"`;
-      }
-      return `${actionHead}${documentId(event)}"}}\n`;
-    });
-    let pending = batch.events.map((_, i) => i);
+    // The items still to deliver (undefined: all of them) and the body that carries them.
+    let pending: number[] | undefined;
+    let body = batch.body;
     let attempt = 0;
-    let body: Buffer | undefined;
-    let bodyFor: number[] | undefined;
-    while (pending.length > 0) {
+    for (;;) {
       if (abort.aborted) return false;
-      // Built again only when the items to send changed (not for each retry of a failed request).
-      if (bodyFor !== pending) {
-        body = bulkBody(actions, batch.docs, pending);
-        bodyFor = pending;
-      }
       const started = performance.now();
-      let response: BulkResponse;
+      let response: BulkResponse | undefined;
       const graceful = abortAfterGrace(abort);
       try {
-        response = await this.client.transport.request<BulkResponse>(
-          // Only what is acted on: a full bulk response is ~200 bytes per item to parse.
+        // As a stream: the client would decode and parse every response; ours are only parsed when
+        // an item failed (a parsed response per request is thousands of objects for the collector).
+        const result = (await this.client.transport.request(
+          // Only what is acted on: a full bulk response is ~200 bytes per item.
           { method: 'POST', path: '/_bulk', bulkBody: body, querystring: { filter_path: BULK_FILTER } },
-          { signal: graceful.signal, maxRetries: 0 },
-        );
+          { signal: graceful.signal, maxRetries: 0, asStream: true, meta: true },
+        )) as unknown as StreamedResult;
+        response = await readBulkResponse(result);
         this.metrics.bulkSeconds.observe((performance.now() - started) / 1000);
         this.#lastError = undefined;
       } catch (error) {
         const reason = describe(error);
+        const count = pending?.length ?? batch.count;
         if (this.#lastError !== reason)
-          this.logger.warn({ reason, pending: pending.length, attempt }, 'bulk request failed: retrying');
+          this.logger.warn({ reason, pending: count, attempt }, 'bulk request failed: retrying');
         this.#lastError = reason;
-        this.metrics.retried.inc(pending.length);
+        this.metrics.retried.inc(count);
         await sleep(backoffMs(attempt, this.config.retry.initialMs, this.config.retry.maxMs), abort);
         attempt += 1;
         continue;
@@ -109,33 +122,40 @@ export class ElasticsearchOutput implements Output {
       }
       const retry: number[] = [];
       let shipped = 0;
+      if (response === undefined) {
+        this.metrics.shipped.inc(pending?.length ?? batch.count);
+        return true;
+      }
       response.items.forEach((item, k) => {
-        const i = pending[k] as number;
+        const i = pending ? (pending[k] as number) : k;
         const result = Object.values(item)[0] as BulkItem;
         if (result.status < 300 || result.status === 409) shipped++;
         else if (result.status === 429 || result.status >= 500) retry.push(i);
-        else {
-          const event = batch.events[i] as LogEvent;
-          this.deadLetters.write({
-            time: new Date().toISOString(),
-            status: result.status,
-            reason: `${result.error?.type ?? 'error'}: ${result.error?.reason ?? 'unknown'}`,
-            index: this.#indexFor(event.timestamp as string),
-            id: documentId(event),
-            document: JSON.parse(batch.docs[i] as string),
-          });
-          this.metrics.deadLettered.inc();
-        }
+        else this.#deadLetter(batch, i, result);
       });
       this.metrics.shipped.inc(shipped);
+      if (retry.length === 0) return true;
       pending = retry;
-      if (retry.length > 0) {
-        this.metrics.retried.inc(retry.length);
-        await sleep(backoffMs(attempt, this.config.retry.initialMs, this.config.retry.maxMs), abort);
-        attempt += 1;
-      }
+      body = Buffer.concat(retry.map((i) => itemBytes(batch, i)));
+      this.metrics.retried.inc(retry.length);
+      await sleep(backoffMs(attempt, this.config.retry.initialMs, this.config.retry.maxMs), abort);
+      attempt += 1;
     }
-    return true;
+  }
+
+  #deadLetter(batch: Batch, i: number, result: BulkItem): void {
+    const action = JSON.parse(batch.body.toString('utf8', batch.itemStarts[i], batch.docStarts[i])) as {
+      create: { _index: string; _id: string };
+    };
+    this.deadLetters.write({
+      time: new Date().toISOString(),
+      status: result.status,
+      reason: `${result.error?.type ?? 'error'}: ${result.error?.reason ?? 'unknown'}`,
+      index: action.create._index,
+      id: action.create._id,
+      document: JSON.parse(itemDocument(batch, i)),
+    });
+    this.metrics.deadLettered.inc();
   }
 
   async ready(): Promise<true | string> {
@@ -162,38 +182,43 @@ export class ElasticsearchOutput implements Output {
   }
 }
 
-/**
- * The NDJSON body as one buffer, encoded once: a string of that size would be built from pieces,
- * flattened into V8's large-object space and then encoded again by the HTTP client.
- */
-function bulkBody(actions: string[], docs: string[], items: number[]): Buffer {
-  let size = 0;
-  for (const i of items)
-    size += Buffer.byteLength(actions[i] as string) + Buffer.byteLength(docs[i] as string) + 1;
-  const body = Buffer.allocUnsafe(size);
-  let at = 0;
-  for (const i of items) {
-    at += body.write(actions[i] as string, at);
-    at += body.write(docs[i] as string, at);
-    body[at++] = 0x0a;
-  }
-  return body;
-}
-
-/** `<idBase>-<offset in base 36>`: the same line of the same file always gets the same id. */
-function documentId(event: LogEvent): string {
-  return `${event.idBase}-${event.offset.toString(36)}`;
-}
-
 function describe(error: unknown): string {
   const err = error as { name?: string; message?: string; meta?: { statusCode?: number } };
   if (err.meta?.statusCode) return `HTTP ${err.meta.statusCode}`;
   return `${err.name ?? 'Error'}: ${err.message ?? String(error)}`.slice(0, 300);
 }
 
-/** A request in flight is not cut at the grace deadline itself but shortly after, so an ack can still land. */
-const BULK_FILTER = 'items.*.status,items.*.error.type,items.*.error.reason';
+const BULK_FILTER = 'errors,items.*.status,items.*.error.type,items.*.error.reason';
 
+interface StreamedResult {
+  statusCode: number | null;
+  headers: Record<string, string | string[] | undefined>;
+  body: AsyncIterable<Buffer>;
+}
+
+/**
+ * The bulk response, or undefined when it says `"errors":false` (every item succeeded), which
+ * is read from its first bytes without parsing the rest. A status other than 2xx is thrown, as
+ * the client would have, so that it is retried.
+ */
+async function readBulkResponse(result: StreamedResult): Promise<BulkResponse | undefined> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of result.body) chunks.push(chunk);
+  let raw = chunks.length === 1 ? (chunks[0] as Buffer) : Buffer.concat(chunks);
+  const status = result.statusCode ?? 0;
+  if (status < 200 || status >= 300)
+    throw Object.assign(new Error(`HTTP ${status}`), { meta: { statusCode: status } });
+  const encoding = String(result.headers['content-encoding'] ?? '').toLowerCase();
+  if (encoding.includes('gzip')) raw = gunzipSync(raw);
+  else if (encoding.includes('deflate')) raw = inflateSync(raw);
+  const head = raw.toString('latin1', 0, Math.min(raw.length, 256));
+  const errorsFalse = head.search(/"errors"\s*:\s*false/);
+  const items = head.indexOf('"items"');
+  if (errorsFalse >= 0 && (items < 0 || errorsFalse < items)) return undefined;
+  return JSON.parse(raw.toString('utf8')) as BulkResponse;
+}
+
+/** A request in flight is not cut at the grace deadline itself but shortly after, so an ack can still land. */
 function abortAfterGrace(abort: AbortSignal): { signal: AbortSignal; dispose: () => void } {
   const controller = new AbortController();
   if (abort.aborted) {
