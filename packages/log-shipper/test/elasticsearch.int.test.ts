@@ -256,6 +256,31 @@ describe('log-shipper -> a real Elasticsearch', () => {
     expect(letter.document.n).toBe(2);
   });
 
+  it('with bulk.gzip, requests and responses are compressed and a refused item is still told apart', async () => {
+    const dir = workDir('gzip');
+    writeFileSync(
+      join(dir, 'logs', 'app.log'),
+      '{"n":1,"code":200}\n{"n":2,"code":"not a number"}\n{"n":3,"code":404}\n',
+    );
+    const gzipConfig = config(dir, 'gzip').replace('concurrency: 2 }', 'concurrency: 2, gzip: true }');
+    expect(gzipConfig).toContain('gzip: true');
+    running.push(startShipper(dir, gzipConfig));
+    await until('two documents', async () => (await count('gzip-*')) === 2, 60_000);
+    const deadLetters = await until('a dead letter', () => {
+      const file = join(dir, 'dead-letter.ndjson');
+      return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : undefined;
+    });
+    expect(deadLetters).toHaveLength(1);
+    const letter = JSON.parse(deadLetters[0] as string) as {
+      status: number;
+      id: string;
+      document: { n: number };
+    };
+    expect(letter.status).toBe(400);
+    expect(letter.document.n).toBe(2);
+    expect(letter.id).toMatch(/-[0-9a-z]+$/);
+  });
+
   it('on SIGTERM ships every line the app wrote, then exits 0; a one-line file is shipped; a damaged checkpoint does not stop a restart', async () => {
     const dir = workDir('drain');
     const shipper = startShipper(dir, config(dir, 'drain', '', '*.log'));
