@@ -19,9 +19,10 @@ import { machine, table, writeSection } from '../lib/report.mjs';
 const LINES = Number(process.env.BENCH_LINES ?? 1_000_000);
 const WITH_ES = process.env.BENCH_ES !== '0';
 const WITH_RSYSLOG = process.env.BENCH_RSYSLOG !== '0';
+let rsyslogVersion;
 if (WITH_RSYSLOG) {
   try {
-    execFileSync('rsyslogd', ['-v'], { stdio: 'ignore' });
+    rsyslogVersion = execFileSync('rsyslogd', ['-v'], { encoding: 'utf8' }).split('\n')[0]?.split(/\s+/)[1];
   } catch {
     console.error(
       'bench:log-shipper: rsyslogd not found; run scripts/install-test-deps.sh (or BENCH_RSYSLOG=0)',
@@ -256,15 +257,12 @@ try {
     r === undefined
       ? `${what}: no rsyslog run to compare with.`
       : `${what}: **${x(r)}** rsyslog's lines/s, peak RSS ${run.peakMiB.toFixed(0)} MiB (${mb(run.peakMiB).toFixed(0)} MB): speed aim ${r >= AIM.ratio ? 'met' : 'not met'}, memory aim ${mb(run.peakMiB) < AIM.rssMB ? 'met' : 'not met'}.`;
-  const rsyslogVersion = execFileSync('rsyslogd', ['-v'], { encoding: 'utf8' })
-    .split('\n')[0]
-    ?.split(/\s+/)[1];
   const esOurs = results.es[0];
   const esRatio = ratio(esOurs, rsyslogOf(results.es));
 
   const markdown = `## log-shipper
 
-Command: \`npm run bench:log-shipper\`: ${LINES.toLocaleString('en-US')} lines of ${Math.round(bytes / LINES)} bytes (${mib.toFixed(0)} MiB) in one file, read from the start; time from process start until the target holds every line. Our shipper runs with its defaults (checkpoints on, idempotent ids: bulk \`create\` with an \`_id\` from file and offset, bulk 1000 docs / 5 MiB, concurrency 2), once with Node's default heap sizing and once with \`NODE_OPTIONS=${SMALL_HEAP}\` as the README recommends for a 128Mi container. rsyslog ${rsyslogVersion} with imfile (inotify) and omelasticsearch in bulk mode, default queues. Machine: ${machine()}. Date: ${new Date().toISOString().slice(0, 10)}.
+Command: \`npm run bench:log-shipper\`: ${LINES.toLocaleString('en-US')} lines of ${Math.round(bytes / LINES)} bytes (${mib.toFixed(0)} MiB) in one file, read from the start; time from process start until the target holds every line. Our shipper runs with its defaults (checkpoints on, idempotent ids: bulk \`create\` with an \`_id\` from file and offset, bulk 1000 docs / 5 MiB, concurrency 2), once with Node's default heap sizing and once with \`NODE_OPTIONS=${SMALL_HEAP}\` as the README recommends for a 128Mi container. rsyslog ${rsyslogVersion ?? '(not run)'} with imfile (inotify) and omelasticsearch in bulk mode, default queues. Machine: ${machine()}. Date: ${new Date().toISOString().slice(0, 10)}.
 
 Aim: at least ${AIM.ratio}x rsyslog's lines/s into the null sink, with peak RSS under ${AIM.rssMB} MB.
 

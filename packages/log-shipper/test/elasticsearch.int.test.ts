@@ -233,49 +233,46 @@ describe('log-shipper -> a real Elasticsearch', () => {
     expect(shipper.peakRssMiB()).toBeLessThan(150);
   }, 240_000); // the outage itself is 20 s, and Elasticsearch takes ~20 s to start again here
 
-  it('puts a mapping conflict in the dead-letter file with the reason and indexes the others', async () => {
-    const dir = workDir('conflict');
+  interface DeadLetter {
+    status: number;
+    reason: string;
+    id: string;
+    document: { n: number };
+  }
+
+  /** Ships three lines of which the second cannot be mapped; returns the dead letters once the other two are indexed. */
+  async function shipMappingConflict(index: string, adjust = (yaml: string) => yaml): Promise<DeadLetter[]> {
+    const dir = workDir(index);
     writeFileSync(
       join(dir, 'logs', 'app.log'),
       '{"n":1,"code":200}\n{"n":2,"code":"not a number"}\n{"n":3,"code":404}\n',
     );
-    running.push(startShipper(dir, config(dir, 'conflict')));
-    await until('two documents', async () => (await count('conflict-*')) === 2, 60_000);
+    running.push(startShipper(dir, adjust(config(dir, index))));
+    await until('two documents', async () => (await count(`${index}-*`)) === 2, 60_000);
     const deadLetters = await until('a dead letter', () => {
       const file = join(dir, 'dead-letter.ndjson');
       return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : undefined;
     });
+    return deadLetters.map((text) => JSON.parse(text) as DeadLetter);
+  }
+
+  it('puts a mapping conflict in the dead-letter file with the reason and indexes the others', async () => {
+    const deadLetters = await shipMappingConflict('conflict');
     expect(deadLetters).toHaveLength(1);
-    const letter = JSON.parse(deadLetters[0] as string) as {
-      status: number;
-      reason: string;
-      document: { n: number };
-    };
+    const letter = deadLetters[0] as DeadLetter;
     expect(letter.status).toBe(400);
     expect(letter.reason).toContain('document_parsing_exception');
     expect(letter.document.n).toBe(2);
   });
 
   it('with bulk.gzip, requests and responses are compressed and a refused item is still told apart', async () => {
-    const dir = workDir('gzip');
-    writeFileSync(
-      join(dir, 'logs', 'app.log'),
-      '{"n":1,"code":200}\n{"n":2,"code":"not a number"}\n{"n":3,"code":404}\n',
-    );
-    const gzipConfig = config(dir, 'gzip').replace('concurrency: 2 }', 'concurrency: 2, gzip: true }');
-    expect(gzipConfig).toContain('gzip: true');
-    running.push(startShipper(dir, gzipConfig));
-    await until('two documents', async () => (await count('gzip-*')) === 2, 60_000);
-    const deadLetters = await until('a dead letter', () => {
-      const file = join(dir, 'dead-letter.ndjson');
-      return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : undefined;
+    const deadLetters = await shipMappingConflict('gzip', (yaml) => {
+      const gzipped = yaml.replace('concurrency: 2 }', 'concurrency: 2, gzip: true }');
+      expect(gzipped).toContain('gzip: true');
+      return gzipped;
     });
     expect(deadLetters).toHaveLength(1);
-    const letter = JSON.parse(deadLetters[0] as string) as {
-      status: number;
-      id: string;
-      document: { n: number };
-    };
+    const letter = deadLetters[0] as DeadLetter;
     expect(letter.status).toBe(400);
     expect(letter.document.n).toBe(2);
     expect(letter.id).toMatch(/-[0-9a-z]+$/);

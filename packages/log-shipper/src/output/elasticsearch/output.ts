@@ -120,12 +120,12 @@ export class ElasticsearchOutput implements Output {
       } finally {
         graceful.dispose();
       }
-      const retry: number[] = [];
-      let shipped = 0;
       if (response === undefined) {
         this.metrics.shipped.inc(pending?.length ?? batch.count);
         return true;
       }
+      const retry: number[] = [];
+      let shipped = 0;
       response.items.forEach((item, k) => {
         const i = pending ? (pending[k] as number) : k;
         const result = Object.values(item)[0] as BulkItem;
