@@ -69,6 +69,7 @@ const elasticsearch = z
       })
       .default({ initialMs: 500, maxMs: 30_000 }),
     requestTimeoutMs: z.number().int().min(100).default(30_000),
+    connection: z.enum(['http', 'undici']).default('http'),
   })
   .superRefine((value, ctx) => {
     if (!value.node && !value.nodes) ctx.addIssue({ code: 'custom', message: 'expected node or nodes' });

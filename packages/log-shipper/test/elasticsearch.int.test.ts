@@ -265,18 +265,24 @@ describe('log-shipper -> a real Elasticsearch', () => {
     expect(letter.document.n).toBe(2);
   });
 
-  it('with bulk.gzip, requests and responses are compressed and a refused item is still told apart', async () => {
-    const deadLetters = await shipMappingConflict('gzip', (yaml) => {
-      const gzipped = yaml.replace('concurrency: 2 }', 'concurrency: 2, gzip: true }');
-      expect(gzipped).toContain('gzip: true');
-      return gzipped;
-    });
-    expect(deadLetters).toHaveLength(1);
-    const letter = deadLetters[0] as DeadLetter;
-    expect(letter.status).toBe(400);
-    expect(letter.document.n).toBe(2);
-    expect(letter.id).toMatch(/-[0-9a-z]+$/);
-  });
+  it.each(['http', 'undici'])(
+    'with bulk.gzip over the %s connection, requests and responses are compressed and a refused item is still told apart',
+    async (connection) => {
+      const deadLetters = await shipMappingConflict(`gzip-${connection}`, (yaml) => {
+        const gzipped = yaml.replace(
+          'concurrency: 2 }',
+          `concurrency: 2, gzip: true }\n    connection: ${connection}`,
+        );
+        expect(gzipped).toContain(`gzip: true }\n    connection: ${connection}\n`);
+        return gzipped;
+      });
+      expect(deadLetters).toHaveLength(1);
+      const letter = deadLetters[0] as DeadLetter;
+      expect(letter.status).toBe(400);
+      expect(letter.document.n).toBe(2);
+      expect(letter.id).toMatch(/-[0-9a-z]+$/);
+    },
+  );
 
   it('on SIGTERM ships every line the app wrote, then exits 0; a one-line file is shipped; a damaged checkpoint does not stop a restart', async () => {
     const dir = workDir('drain');
