@@ -129,6 +129,11 @@ export const configSchema = z
   .strictObject({
     listeners: z.array(listener).min(1),
     clusters: z.array(cluster).min(1),
+    workers: z
+      .union([z.literal('auto'), z.number().int().min(1).max(64)], {
+        message: 'expected a number of processes (1-64) or "auto"',
+      })
+      .default(1),
     ...runtimeSections({ adminListen: '127.0.0.1:9901' }),
   })
   .superRefine((value, ctx) => {

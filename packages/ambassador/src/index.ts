@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { type Component, component, type SidecarDefinition } from '@sidecar-kit/core';
-import { clustersRoute } from './admin/clusters.js';
+import { mergeClusterSnapshots } from './admin/clusters.js';
 import { Cluster } from './cluster/cluster.js';
 import { configSchema } from './config.js';
 import { DnsDiscovery } from './discovery/dns.js';
@@ -34,8 +35,10 @@ export const definition: SidecarDefinition<typeof configSchema> = {
   version,
   description: 'a localhost proxy in the Pod that spreads the app’s requests over a service cluster',
   schema: configSchema,
+  workers: (config) => (config.workers === 'auto' ? availableParallelism() : config.workers),
+  mergeStatus: { '/clusters': mergeClusterSnapshots },
   help: 'Config reference: https://github.com/sidecar-kit/sidecar-kit/tree/main/packages/ambassador#configuration',
-  create: ({ config, logger, registry, metricPrefix, readiness, addAdminRoute }) => {
+  create: ({ config, logger, registry, metricPrefix, readiness, addStatusRoute }) => {
     const metrics = new AmbassadorMetrics(registry, metricPrefix);
     const clusters = new Map<string, Cluster>();
     const components: Component[] = [];
@@ -80,7 +83,9 @@ export const definition: SidecarDefinition<typeof configSchema> = {
       readiness.register(listener.name, () => (listener.address() ? true : 'not listening'));
       components.push(listener);
     }
-    addAdminRoute('/clusters', clustersRoute([...clusters.values()]));
+    addStatusRoute('/clusters', () => ({
+      clusters: [...clusters.values()].map((cluster) => cluster.snapshot()),
+    }));
     return components;
   },
 };

@@ -146,6 +146,7 @@ export class AmbassadorMetrics {
       help: '1 when the endpoint takes requests (healthy and not ejected), 0 otherwise',
       labelNames: ['cluster', 'endpoint', 'state'],
       registers,
+      aggregator: 'min', // with several workers: 1 only if every worker in this state takes requests
       collect() {
         this.reset();
         const now = Date.now();
@@ -161,6 +162,7 @@ export class AmbassadorMetrics {
       help: 'Endpoints known per cluster',
       labelNames: ['cluster'],
       registers,
+      aggregator: 'max',
       collect() {
         this.reset();
         for (const cluster of clusters) this.labels(cluster.name).set(cluster.endpoints.length);

@@ -4,6 +4,7 @@ import { isUserError, UsageError } from './config/errors.js';
 import { loadConfigFile, parseConfig } from './config/load.js';
 import type { RuntimeSections } from './config/schemas.js';
 import { Sidecar, type SidecarDefinition } from './lifecycle/sidecar.js';
+import { workerIndex } from './lifecycle/workers.js';
 import { createLogger } from './telemetry/logger.js';
 
 export interface CliIo {
@@ -93,7 +94,10 @@ export async function runCli<S extends z.ZodType<RuntimeSections, unknown>>(
     return io.exit(EXIT.ok);
   }
 
-  const logger = createLogger({ name: definition.name, level: config.log.level });
+  const worker = workerIndex();
+  const logger = createLogger({ name: definition.name, level: config.log.level }).child(
+    worker ? { worker } : {},
+  );
   process.on('uncaughtException', (error) => {
     logger.fatal({ err: error }, 'unexpected error');
     io.exit(EXIT.failure);
@@ -128,10 +132,16 @@ export async function runCli<S extends z.ZodType<RuntimeSections, unknown>>(
     if (sidecar) stop(sidecar);
   };
   process.on('SIGTERM', onSignal);
-  process.on('SIGINT', onSignal);
+  // Ctrl-C reaches the whole process group: a worker leaves it to its primary, which asks it to drain.
+  process.on('SIGINT', worker ? () => {} : onSignal);
+  const onStopRequest = () => {
+    if (stopRequested) return;
+    stopRequested = true;
+    if (sidecar) stop(sidecar);
+  };
 
   try {
-    sidecar = await Sidecar.start(definition, config, { logger });
+    sidecar = await Sidecar.start(definition, config, { logger, onStopRequest });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || isUserError(error)) {

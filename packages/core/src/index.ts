@@ -22,7 +22,9 @@ export {
   type SidecarDefinition,
   type SidecarStartOptions,
   type StopResult,
+  type WorkerAnswer,
 } from './lifecycle/sidecar.js';
+export { WorkerPool, type WorkerQuery, workerIndex } from './lifecycle/workers.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED_KEYS } from './telemetry/logger.js';
 export {
   Counter,

@@ -12,6 +12,8 @@ export interface AdminServerOptions {
   registry: Registry;
   readiness: Readiness;
   routes?: Record<string, AdminRoute>;
+  /** The /metrics body when it is not just the registry's (several workers: merged from all). */
+  metrics?: () => Promise<string>;
 }
 
 export function sendJson(
@@ -67,7 +69,7 @@ export class AdminServer {
       }
       case '/metrics': {
         const registry = this.#options.registry;
-        const text = await registry.metrics();
+        const text = await (this.#options.metrics?.() ?? registry.metrics());
         response.writeHead(200, { 'content-type': registry.contentType });
         response.end(text);
         return;

@@ -1,13 +1,15 @@
+import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { Readiness } from '../admin/readiness.js';
-import { type AdminRoute, AdminServer } from '../admin/server.js';
+import { type AdminRoute, AdminServer, sendJson } from '../admin/server.js';
 import type { RuntimeSections } from '../config/schemas.js';
 import { createLogger } from '../telemetry/logger.js';
 import { createRegistry, metricPrefix } from '../telemetry/metrics.js';
 import type { Component } from './component.js';
+import { serveWorker, WorkerPool, workerIndex } from './workers.js';
 
 export interface SidecarContext<C> {
   config: C;
@@ -17,6 +19,18 @@ export interface SidecarContext<C> {
   metricPrefix: string;
   readiness: Readiness;
   addAdminRoute(path: string, route: AdminRoute): void;
+  /**
+   * A JSON admin route whose body `produce` returns. Unlike addAdminRoute it also works with
+   * several workers: the primary asks every worker and merges the answers with the definition's
+   * mergeStatus function for that path.
+   */
+  addStatusRoute(path: string, produce: () => unknown): void;
+}
+
+/** One worker's answer to a status route, as mergeStatus receives it. */
+export interface WorkerAnswer {
+  worker: number;
+  value: unknown;
 }
 
 export interface SidecarDefinition<S extends z.ZodType<RuntimeSections, unknown>> {
@@ -28,10 +42,19 @@ export interface SidecarDefinition<S extends z.ZodType<RuntimeSections, unknown>
   /** An example or documentation pointer printed by --help. */
   help?: string;
   create(context: SidecarContext<z.output<S>>): Promise<Component[]> | Component[];
+  /**
+   * How many processes serve (node:cluster). Above 1 the primary process keeps the admin port and
+   * the signals and runs no component; each worker runs them all, on shared listening sockets.
+   */
+  workers?(config: z.output<S>): number;
+  /** Merges the workers' answers of each status route (see addStatusRoute) when workers > 1. */
+  mergeStatus?: Record<string, (answers: WorkerAnswer[]) => unknown>;
 }
 
 export interface SidecarStartOptions {
   logger?: Logger;
+  /** In a worker process: called when the primary asks it to drain (the CLI stops and exits). */
+  onStopRequest?: () => void;
 }
 
 export interface StopResult {
@@ -46,7 +69,7 @@ export class Sidecar<C extends RuntimeSections = RuntimeSections> {
   readonly registry: Registry;
   readonly readiness: Readiness;
   readonly config: C;
-  readonly #admin: AdminServer;
+  readonly #admin: AdminServer | undefined;
   #started: Component[] = [];
   #stopping: Promise<StopResult> | undefined;
 
@@ -55,7 +78,7 @@ export class Sidecar<C extends RuntimeSections = RuntimeSections> {
     logger: Logger,
     registry: Registry,
     readiness: Readiness,
-    admin: AdminServer,
+    admin: AdminServer | undefined,
   ) {
     this.config = config;
     this.logger = logger;
@@ -69,26 +92,66 @@ export class Sidecar<C extends RuntimeSections = RuntimeSections> {
     config: z.output<S>,
     options: SidecarStartOptions = {},
   ): Promise<Sidecar<z.output<S>>> {
-    const logger = options.logger ?? createLogger({ name: definition.name, level: config.log.level });
+    const worker = workerIndex();
+    const workers = definition.workers?.(config) ?? 1;
+    const role = worker !== undefined ? 'worker' : workers > 1 && cluster.isPrimary ? 'primary' : 'single';
+    const logger =
+      options.logger ??
+      createLogger({ name: definition.name, level: config.log.level }).child(worker ? { worker } : {});
     const prefix = metricPrefix(definition.name);
     const registry = createRegistry(prefix);
     const readiness = new Readiness();
     const routes: Record<string, AdminRoute> = {};
+    const statusRoutes: Record<string, () => unknown> = {};
     let starting = true;
     readiness.register('startup', () => (starting ? 'starting' : true));
-    const components = await definition.create({
-      config,
-      logger,
-      registry,
-      metricPrefix: prefix,
-      readiness,
-      addAdminRoute: (path, route) => {
-        routes[path] = route;
-      },
-    });
-    const admin = new AdminServer({ listen: config.admin.listen, registry, readiness, routes });
+    let components: Component[];
+    let metrics: (() => Promise<string>) | undefined;
+    if (role === 'primary') {
+      const pool = new WorkerPool({ count: workers, logger, registry, metricPrefix: prefix });
+      readiness.register('workers', () => pool.readiness());
+      metrics = () => pool.metrics();
+      for (const [path, merge] of Object.entries(definition.mergeStatus ?? {})) {
+        routes[path] = async (_request, response) => {
+          const answers = (await pool.ask({ kind: 'status', path })).filter(
+            (answer): answer is WorkerAnswer => 'value' in answer,
+          );
+          sendJson(response, 200, merge(answers));
+        };
+      }
+      components = [pool];
+    } else {
+      components = await definition.create({
+        config,
+        logger,
+        registry,
+        metricPrefix: prefix,
+        readiness,
+        addAdminRoute: (path, route) => {
+          routes[path] = route;
+        },
+        addStatusRoute: (path, produce) => {
+          statusRoutes[path] = produce;
+          routes[path] = async (_request, response) => sendJson(response, 200, await produce());
+        },
+      });
+    }
+    // A worker has no admin port of its own: the primary asks it over IPC.
+    const admin =
+      role === 'worker'
+        ? undefined
+        : new AdminServer({ listen: config.admin.listen, registry, readiness, routes, metrics });
     const sidecar = new Sidecar(config, logger, registry, readiness, admin);
-    const address = await admin.start();
+    const channel =
+      role === 'worker'
+        ? serveWorker({
+            readiness: () => readiness.report(),
+            metrics: () => registry.getMetricsAsJSON(),
+            status: (path) => statusRoutes[path]?.(),
+            stop: () => (options.onStopRequest ? options.onStopRequest() : void sidecar.stop()),
+          })
+        : undefined;
+    const address = await admin?.start();
     try {
       for (const part of components) {
         await part.start();
@@ -99,9 +162,11 @@ export class Sidecar<C extends RuntimeSections = RuntimeSections> {
       throw error;
     }
     starting = false;
+    channel?.started();
     logger.info(
       {
-        admin: `${address.address}:${address.port}`,
+        ...(address ? { admin: `${address.address}:${address.port}` } : {}),
+        ...(role === 'single' ? {} : { role }),
         components: components.map((c) => c.name),
         version: definition.version,
       },
@@ -110,7 +175,9 @@ export class Sidecar<C extends RuntimeSections = RuntimeSections> {
     return sidecar;
   }
 
+  /** The admin server's address (a worker process has none: it throws there). */
   get adminAddress(): AddressInfo {
+    if (!this.#admin) throw new Error('a worker process has no admin server');
     return this.#admin.address();
   }
 
@@ -154,7 +221,7 @@ export class Sidecar<C extends RuntimeSections = RuntimeSections> {
       }
     }
     clearTimeout(timer);
-    await this.#admin.stop();
+    await this.#admin?.stop();
     const clean = unfinished.length === 0;
     this.logger.info({ clean, unfinished }, 'stopped');
     return { clean, unfinished };

@@ -1,0 +1,275 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { Logger } from 'pino';
+import {
+  AggregatorRegistry,
+  Counter,
+  Gauge,
+  type MetricObjectWithValues,
+  type MetricValue,
+  type Registry,
+} from 'prom-client';
+import type { ReadinessReport } from '../admin/readiness.js';
+import type { Component } from './component.js';
+
+/**
+ * Serving with several processes (node:cluster), the way HAProxy uses threads and nginx worker
+ * processes: one Node event loop tops out at one core. The primary owns the admin port and the
+ * signals; every worker runs all the sidecar's components, and the listening sockets are shared.
+ * The admin endpoints of the primary ask every worker over IPC and merge the answers.
+ */
+
+export type WorkerQuery = { kind: 'readiness' } | { kind: 'metrics' } | { kind: 'status'; path: string };
+
+type ToWorker = { sidecarKit: 'query'; id: number; query: WorkerQuery } | { sidecarKit: 'stop' };
+type ToPrimary =
+  | { sidecarKit: 'started' }
+  | { sidecarKit: 'answer'; id: number; value?: unknown; error?: string };
+
+const WORKER_ENV = 'SIDECAR_KIT_WORKER';
+/** Worker answers slower than this are left out (and the worker reported not ready). */
+const QUERY_TIMEOUT_MS = 2_000;
+const RESTART_BACKOFF_MS = { initial: 250, max: 30_000 };
+type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
+
+/** A worker that ran this long before it died starts its restart backoff from the beginning. */
+const STABLE_AFTER_MS = 60_000;
+
+function isSidecarMessage(message: unknown): message is { sidecarKit: string } {
+  return typeof message === 'object' && message !== null && 'sidecarKit' in message;
+}
+
+/** The number of this worker (1..n), or undefined in a process that is not a sidecar-kit worker. */
+export function workerIndex(): number | undefined {
+  if (!cluster.isWorker) return undefined;
+  const index = Number(process.env[WORKER_ENV]);
+  return Number.isInteger(index) && index > 0 ? index : undefined;
+}
+
+export interface WorkerHandlers {
+  readiness(): Promise<ReadinessReport>;
+  metrics(): Promise<MetricsJson>;
+  status(path: string): Promise<unknown> | unknown;
+  /** The primary asked this worker to drain and exit (or the primary is gone). */
+  stop(): void;
+}
+
+/** In a worker: answers the primary's queries, and stops when asked or when the primary is gone. */
+export function serveWorker(handlers: WorkerHandlers): { started(): void } {
+  const send = (message: ToPrimary) => {
+    if (process.connected) process.send?.(message);
+  };
+  process.on('message', (message: unknown) => {
+    if (!isSidecarMessage(message)) return;
+    const request = message as ToWorker;
+    if (request.sidecarKit === 'stop') return handlers.stop();
+    if (request.sidecarKit !== 'query') return;
+    const { id, query } = request;
+    Promise.resolve()
+      .then(() => {
+        switch (query.kind) {
+          case 'readiness':
+            return handlers.readiness();
+          case 'metrics':
+            return handlers.metrics();
+          case 'status':
+            return handlers.status(query.path);
+        }
+      })
+      .then(
+        (value) => send({ sidecarKit: 'answer', id, value }),
+        (error: unknown) => send({ sidecarKit: 'answer', id, error: String(error) }),
+      );
+  });
+  // The IPC channel closes when the primary dies, even by SIGKILL: never outlive it.
+  process.on('disconnect', () => handlers.stop());
+  return { started: () => send({ sidecarKit: 'started' }) };
+}
+
+interface Slot {
+  index: number;
+  worker: Worker | undefined;
+  ready: boolean;
+  forkedAt: number;
+  failures: number;
+  restartTimer: NodeJS.Timeout | undefined;
+}
+
+export interface WorkerPoolOptions {
+  count: number;
+  logger: Logger;
+  registry: Registry;
+  metricPrefix: string;
+}
+
+/** In the primary: forks the workers, restarts the ones that die, asks them, drains them. */
+export class WorkerPool implements Component {
+  readonly name = 'workers';
+  readonly #options: WorkerPoolOptions;
+  readonly #slots: Slot[];
+  readonly #answers = new Map<number, (answer: { value?: unknown; error?: string } | undefined) => void>();
+  readonly #restarts: Counter<'worker'>;
+  #nextQuery = 1;
+  #stopping = false;
+
+  constructor(options: WorkerPoolOptions) {
+    this.#options = options;
+    this.#slots = Array.from({ length: options.count }, (_, i) => ({
+      index: i + 1,
+      worker: undefined,
+      ready: false,
+      forkedAt: 0,
+      failures: 0,
+      restartTimer: undefined,
+    }));
+    const slots = this.#slots;
+    const registers = [options.registry];
+    this.#restarts = new Counter({
+      name: `${options.metricPrefix}worker_restarts_total`,
+      help: 'Worker processes started again after they died',
+      labelNames: ['worker'],
+      registers,
+    });
+    new Gauge({
+      name: `${options.metricPrefix}workers`,
+      help: 'Worker processes serving (configured: the workers setting)',
+      registers,
+      aggregator: 'first',
+      collect() {
+        this.set(slots.filter((slot) => slot.ready).length);
+      },
+    });
+  }
+
+  get count(): number {
+    return this.#slots.length;
+  }
+
+  async start(): Promise<void> {
+    // Each worker accepts on the shared socket itself (the kernel spreads connections) rather than
+    // the primary accepting and handing every connection over IPC: measured faster (BENCHMARKS.md).
+    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    await Promise.all(this.#slots.map((slot) => this.#fork(slot)));
+  }
+
+  #fork(slot: Slot): Promise<void> {
+    const worker = cluster.fork({ [WORKER_ENV]: String(slot.index) });
+    slot.worker = worker;
+    slot.ready = false;
+    slot.forkedAt = Date.now();
+    return new Promise((resolve, reject) => {
+      worker.on('message', (message: unknown) => {
+        if (!isSidecarMessage(message)) return;
+        const reply = message as ToPrimary;
+        if (reply.sidecarKit === 'started') {
+          slot.ready = true;
+          resolve();
+        } else if (reply.sidecarKit === 'answer') {
+          this.#answers.get(reply.id)?.(reply);
+        }
+      });
+      worker.on('exit', (code, signal) => {
+        if (slot.worker === worker) {
+          slot.worker = undefined;
+          slot.ready = false;
+        }
+        const how = signal ? `signal ${signal}` : `code ${code}`;
+        if (this.#stopping) return;
+        const stable = Date.now() - slot.forkedAt >= STABLE_AFTER_MS;
+        slot.failures = stable ? 1 : slot.failures + 1;
+        // A worker that cannot start at all (a port taken, a bad certificate) fails the start.
+        reject(new Error(`worker ${slot.index} exited with ${how} before it started`));
+        const delay = Math.min(RESTART_BACKOFF_MS.max, RESTART_BACKOFF_MS.initial * 2 ** (slot.failures - 1));
+        this.#options.logger.error({ worker: slot.index, exit: how, restartInMs: delay }, 'worker died');
+        slot.restartTimer = setTimeout(() => {
+          slot.restartTimer = undefined;
+          if (this.#stopping) return;
+          this.#restarts.labels(String(slot.index)).inc();
+          this.#fork(slot).then(
+            () => this.#options.logger.info({ worker: slot.index }, 'worker restarted'),
+            () => {}, // its exit handler schedules the next try
+          );
+        }, delay);
+        slot.restartTimer.unref();
+      });
+    });
+  }
+
+  /** Asks every live worker; a worker that does not answer in time is left out of the result. */
+  async ask(query: WorkerQuery): Promise<Array<{ worker: number; value?: unknown; error?: string }>> {
+    const live = this.#slots.filter((slot) => slot.worker?.isConnected());
+    return Promise.all(
+      live.map(
+        (slot) =>
+          new Promise<{ worker: number; value?: unknown; error?: string }>((resolve) => {
+            const id = this.#nextQuery++;
+            const timer = setTimeout(() => finish(undefined), QUERY_TIMEOUT_MS);
+            const finish = (answer: { value?: unknown; error?: string } | undefined) => {
+              clearTimeout(timer);
+              this.#answers.delete(id);
+              resolve({ worker: slot.index, ...(answer ?? { error: 'no answer in time' }) });
+            };
+            this.#answers.set(id, finish);
+            const request: ToWorker = { sidecarKit: 'query', id, query };
+            slot.worker?.send(request, (error: Error | null) => {
+              if (error) finish({ error: error.message });
+            });
+          }),
+      ),
+    );
+  }
+
+  /** Ready when every worker is up and reports ready; otherwise the reason names the worker. */
+  async readiness(): Promise<true | string> {
+    const down = this.#slots.filter((slot) => !slot.ready).map((slot) => slot.index);
+    if (down.length > 0) return `worker ${down.join(', ')} not running`;
+    for (const answer of await this.ask({ kind: 'readiness' })) {
+      const report = answer.value as ReadinessReport | undefined;
+      if (!report) return `worker ${answer.worker}: ${answer.error ?? 'no answer'}`;
+      if (!report.ready) {
+        const reasons = Object.entries(report.checks)
+          .filter(([, check]) => !check.ok)
+          .map(([name, check]) => `${name}: ${check.reason}`);
+        return `worker ${answer.worker}: ${reasons.join('; ')}`;
+      }
+    }
+    return true;
+  }
+
+  /** The primary's own metrics and every worker's, merged by each metric's aggregator (sum by default). */
+  async metrics(): Promise<string> {
+    const parts: MetricsJson[] = [await this.#options.registry.getMetricsAsJSON()];
+    for (const answer of await this.ask({ kind: 'metrics' }))
+      if (Array.isArray(answer.value)) parts.push(answer.value as MetricsJson);
+    return AggregatorRegistry.aggregate(parts).metrics();
+  }
+
+  /** Drains every worker (each finishes its in-flight work), killing what is left at the deadline. */
+  async stop(deadline: AbortSignal): Promise<void> {
+    this.#stopping = true;
+    const exits: Promise<number | null>[] = [];
+    for (const slot of this.#slots) {
+      clearTimeout(slot.restartTimer);
+      const worker = slot.worker;
+      if (!worker) continue;
+      exits.push(
+        new Promise((resolve) => {
+          worker.once('exit', (code) => resolve(code));
+          if (worker.isConnected()) worker.send({ sidecarKit: 'stop' } satisfies ToWorker);
+          else worker.process.kill('SIGTERM');
+        }),
+      );
+    }
+    const killAll = () => {
+      for (const slot of this.#slots) slot.worker?.process.kill('SIGKILL');
+    };
+    deadline.addEventListener('abort', killAll, { once: true });
+    try {
+      const codes = await Promise.all(exits);
+      const failed = codes.filter((code) => code !== 0).length;
+      if (failed > 0 && !deadline.aborted)
+        throw new Error(`${failed} of ${exits.length} workers did not stop cleanly`);
+    } finally {
+      deadline.removeEventListener('abort', killAll);
+    }
+  }
+}
