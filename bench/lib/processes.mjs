@@ -1,5 +1,6 @@
 // Shared by the bench scripts: free ports and child processes that are all stopped at the end.
 import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
 export function freePort() {
@@ -38,4 +39,25 @@ export async function waitPort(port) {
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
   throw new Error(`nothing listens on ${port}`);
+}
+
+/** CPU seconds (user + system) used so far by a process and all its descendants (Linux /proc). */
+export function treeCpuSeconds(pid) {
+  let ticks = 0;
+  const visit = (id) => {
+    try {
+      const stat = readFileSync(`/proc/${id}/stat`, 'utf8');
+      // Fields after "(comm)": utime and stime are the 12th and 13th, in clock ticks (100/s).
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      ticks += Number(fields[11]) + Number(fields[12]);
+      for (const task of readdirSync(`/proc/${id}/task`)) {
+        const children = readFileSync(`/proc/${id}/task/${task}/children`, 'utf8').trim();
+        for (const child of children ? children.split(' ') : []) visit(Number(child));
+      }
+    } catch {
+      // the process is gone
+    }
+  };
+  visit(pid);
+  return ticks / 100;
 }

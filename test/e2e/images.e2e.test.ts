@@ -1,3 +1,6 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from './support/exec.js';
 
@@ -56,4 +59,49 @@ describe('container images (built by images/build.sh)', () => {
       expect(bad.stderr).toContain('/nope.yaml');
     });
   }
+
+  it('ambassador with workers: 2 serves from two processes on a read-only root filesystem and exits 0 on podman stop', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'e2e-workers-'));
+    writeFileSync(
+      join(dir, 'ambassador.yaml'),
+      `listeners: [{ name: web, listen: 127.0.0.1:15001, cluster: up }]
+clusters: [{ name: up, endpoints: ["127.0.0.1:9901"] }]
+workers: 2
+admin: { listen: 127.0.0.1:9901 }
+`,
+    );
+    const name = `e2e-workers-${process.pid}`;
+    await run('podman', [
+      ...hardened.filter((flag) => flag !== '--rm'),
+      '-d',
+      '--name',
+      name,
+      '-v',
+      `${dir}:/config:ro,Z`,
+      image('ambassador'),
+      '--config',
+      '/config/ambassador.yaml',
+    ]);
+    try {
+      // No shell in the image: ask from inside with its own node, through the proxy itself
+      // (the cluster's endpoint is the admin port, so /metrics comes back via a worker).
+      const probe = `const get = async (u) => { for (let i = 0; i < 100; i++) { try { const r = await fetch(u); if (r.ok) return r.text(); } catch {} await new Promise((ok) => setTimeout(ok, 100)); } throw new Error(u); };
+await get('http://127.0.0.1:9901/readyz');
+console.log(await get('http://127.0.0.1:15001/metrics'));`;
+      const metrics = await run('podman', [
+        'exec',
+        name,
+        '/nodejs/bin/node',
+        '--input-type=module',
+        '-e',
+        probe,
+      ]);
+      expect(metrics.stdout).toMatch(/^ambassador_workers 2$/m);
+      await run('podman', ['stop', '-t', '20', name]);
+      const exit = await run('podman', ['inspect', name, '--format', '{{.State.ExitCode}}']);
+      expect(exit.stdout.trim()).toBe('0');
+    } finally {
+      await run('podman', ['rm', '-f', name], { allowFailure: true });
+    }
+  });
 });

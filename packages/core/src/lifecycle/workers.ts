@@ -147,7 +147,8 @@ export class WorkerPool implements Component {
   async start(): Promise<void> {
     // Each worker accepts on the shared socket itself (the kernel spreads connections) rather than
     // the primary accepting and handing every connection over IPC: measured faster (BENCHMARKS.md).
-    cluster.schedulingPolicy = cluster.SCHED_NONE;
+    // NODE_CLUSTER_SCHED_POLICY=rr (Node's own variable) still chooses the other way.
+    if (!process.env.NODE_CLUSTER_SCHED_POLICY) cluster.schedulingPolicy = cluster.SCHED_NONE;
     await Promise.all(this.#slots.map((slot) => this.#fork(slot)));
   }
 
