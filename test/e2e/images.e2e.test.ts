@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -70,6 +70,7 @@ workers: 2
 admin: { listen: 127.0.0.1:9901 }
 `,
     );
+    chmodSync(dir, 0o755); // the image runs as uid 65532; mkdtemp makes the folder 0700
     const name = `e2e-workers-${process.pid}`;
     await run('podman', [
       ...hardened.filter((flag) => flag !== '--rm'),
