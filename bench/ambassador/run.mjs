@@ -348,7 +348,7 @@ second core is free to give; with spare cores (a Pod with a CPU limit above 1) i
 undici stays the data path: it is the fastest Node option measured here, well ahead of
 node-http-proxy, which is also unmaintained.
 
-Latency at a fixed ${RATE} req/s (well below saturation), and what each proxy adds over direct:
+Latency at a fixed ${RATE} req/s (well below saturation), and what each proxy adds over direct (a negative value: the direct run's own tail was worse, noise at the millisecond scale on this shared VM):
 
 ${added}`;
   console.log(`\n${markdown}`);
