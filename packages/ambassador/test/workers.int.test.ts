@@ -114,21 +114,26 @@ describe('the ambassador with workers: 2', () => {
     expect(readiness.checks['workers']).toEqual({ ok: true });
   });
 
-  it('restarts a worker that dies while the other keeps answering', async () => {
+  it('restarts a worker that dies while the other keeps answering, and stays ready meanwhile', async () => {
     const { url, adminUrl, pid } = await startWorkers(await startUpstream((_req, res) => res.end('ok')));
     const [victim, survivor] = workerPids(pid) as [number, number];
     process.kill(victim, 'SIGKILL');
-    // Connections accepted from now on go to the survivor (or the replacement): none fails.
-    for (let i = 0; i < 50; i++) expect(await freshConnectionGet(`${url}/`)).toBe(200);
+    // Connections accepted from now on go to the survivor (or the replacement): none fails, and
+    // the Pod is not taken out of service for a lost worker.
+    for (let i = 0; i < 50; i++) {
+      expect(await freshConnectionGet(`${url}/`)).toBe(200);
+      if (i % 10 === 0) expect((await getText(`${adminUrl}/readyz`)).status).toBe(200);
+    }
     const replaced = await until('a new worker', () => {
       const pids = workerPids(pid);
       return pids.length === 2 && !pids.includes(victim) ? pids : undefined;
     });
     expect(replaced).toContain(survivor);
-    await until('ready again', async () => (await getText(`${adminUrl}/readyz`)).status === 200);
-    expect((await getText(`${adminUrl}/metrics`)).text).toMatch(
-      /^ambassador_worker_restarts_total\{worker="\d"\} 1$/m,
-    );
+    const metrics = await until('the new worker serving', async () => {
+      const text = (await getText(`${adminUrl}/metrics`)).text;
+      return /^ambassador_workers 2$/m.test(text) ? text : undefined;
+    });
+    expect(metrics).toMatch(/^ambassador_worker_restarts_total\{worker="\d"\} 1$/m);
   });
 
   it('on SIGTERM every worker finishes its request in flight, then the ambassador exits 0', async () => {
@@ -151,6 +156,31 @@ describe('the ambassador with workers: 2', () => {
     expect(workers).toHaveLength(2);
     (primary as ChildProcess).kill('SIGKILL');
     await until('the workers to exit', () => workers.every((worker) => !existsSync(`/proc/${worker}`)));
+  });
+
+  it('fails to start with exit 1 when its workers cannot listen (a port in use)', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, '127.0.0.1', resolve));
+    const port = (taken.address() as AddressInfo).port;
+    try {
+      const file = join(mkdtempSync(join(tmpdir(), 'ambassador-workers-')), 'config.yaml');
+      writeFileSync(
+        file,
+        `listeners: [{ name: web, listen: 127.0.0.1:${port}, cluster: c }]\nclusters: [{ name: c, endpoints: ["127.0.0.1:2"] }]\nworkers: 2\nadmin: { listen: 127.0.0.1:0 }\n`,
+      );
+      const child = spawn(process.execPath, [BIN, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      child.stdout.on('data', (chunk: Buffer) => {
+        output += chunk.toString();
+      });
+      const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+      expect(code).toBe(1);
+      expect(output).toContain('EADDRINUSE');
+      expect(output).toMatch(/"msg":"cannot start: worker \d exited with code 1 before it started/);
+      expect(output).not.toContain('"stack"');
+    } finally {
+      taken.close();
+    }
   });
 
   it('refuses workers: 0 with exit code 2 naming the field', () => {

@@ -4,7 +4,7 @@ import { isUserError, UsageError } from './config/errors.js';
 import { loadConfigFile, parseConfig } from './config/load.js';
 import type { RuntimeSections } from './config/schemas.js';
 import { Sidecar, type SidecarDefinition } from './lifecycle/sidecar.js';
-import { workerIndex } from './lifecycle/workers.js';
+import { WORKER_START_FAILED, workerIndex } from './lifecycle/workers.js';
 import { createLogger } from './telemetry/logger.js';
 
 export interface CliIo {
@@ -144,7 +144,8 @@ export async function runCli<S extends z.ZodType<RuntimeSections, unknown>>(
     sidecar = await Sidecar.start(definition, config, { logger, onStopRequest });
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE' || code === 'EACCES' || code === 'EADDRNOTAVAIL' || isUserError(error)) {
+    const known = ['EADDRINUSE', 'EACCES', 'EADDRNOTAVAIL', WORKER_START_FAILED];
+    if ((code !== undefined && known.includes(code)) || isUserError(error)) {
       logger.fatal({ code }, `cannot start: ${(error as Error).message}`);
     } else {
       logger.fatal({ err: error }, 'cannot start');

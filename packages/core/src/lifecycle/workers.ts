@@ -26,7 +26,9 @@ type ToPrimary =
   | { sidecarKit: 'answer'; id: number; value?: unknown; error?: string };
 
 const WORKER_ENV = 'SIDECAR_KIT_WORKER';
-/** Worker answers slower than this are left out (and the worker reported not ready). */
+/** The error code of a start that failed because a worker could not start. */
+export const WORKER_START_FAILED = 'ERR_WORKER_START_FAILED';
+/** A worker that does not answer within this time is reported not ready (a blocked event loop). */
 const QUERY_TIMEOUT_MS = 2_000;
 const RESTART_BACKOFF_MS = { initial: 250, max: 30_000 };
 type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
@@ -85,8 +87,12 @@ export function serveWorker(handlers: WorkerHandlers): { started(): void } {
   return { started: () => send({ sidecarKit: 'started' }) };
 }
 
+type Answer = { value?: unknown; error?: string; gone?: true };
+
 interface Slot {
   index: number;
+  /** Queries sent to the current worker and not answered yet. */
+  waiting: Map<number, (answer: Answer) => void>;
   worker: Worker | undefined;
   ready: boolean;
   forkedAt: number;
@@ -106,7 +112,6 @@ export class WorkerPool implements Component {
   readonly name = 'workers';
   readonly #options: WorkerPoolOptions;
   readonly #slots: Slot[];
-  readonly #answers = new Map<number, (answer: { value?: unknown; error?: string } | undefined) => void>();
   readonly #restarts: Counter<'worker'>;
   #nextQuery = 1;
   #stopping = false;
@@ -115,6 +120,7 @@ export class WorkerPool implements Component {
     this.#options = options;
     this.#slots = Array.from({ length: options.count }, (_, i) => ({
       index: i + 1,
+      waiting: new Map(),
       worker: undefined,
       ready: false,
       forkedAt: 0,
@@ -165,20 +171,30 @@ export class WorkerPool implements Component {
           slot.ready = true;
           resolve();
         } else if (reply.sidecarKit === 'answer') {
-          this.#answers.get(reply.id)?.(reply);
+          slot.waiting.get(reply.id)?.(reply);
         }
       });
       worker.on('exit', (code, signal) => {
         if (slot.worker === worker) {
           slot.worker = undefined;
           slot.ready = false;
+          // A dead worker answers nothing: its pending queries end now, not at their timeout.
+          for (const finish of [...slot.waiting.values()]) finish({ gone: true });
         }
         const how = signal ? `signal ${signal}` : `code ${code}`;
         if (this.#stopping) return;
         const stable = Date.now() - slot.forkedAt >= STABLE_AFTER_MS;
         slot.failures = stable ? 1 : slot.failures + 1;
         // A worker that cannot start at all (a port taken, a bad certificate) fails the start.
-        reject(new Error(`worker ${slot.index} exited with ${how} before it started`));
+        // Its own log line says why; the primary's message points there, without a stack trace.
+        reject(
+          Object.assign(
+            new Error(`worker ${slot.index} exited with ${how} before it started (see its log)`),
+            {
+              code: WORKER_START_FAILED,
+            },
+          ),
+        );
         const delay = Math.min(RESTART_BACKOFF_MS.max, RESTART_BACKOFF_MS.initial * 2 ** (slot.failures - 1));
         this.#options.logger.error({ worker: slot.index, exit: how, restartInMs: delay }, 'worker died');
         slot.restartTimer = setTimeout(() => {
@@ -195,35 +211,44 @@ export class WorkerPool implements Component {
     });
   }
 
-  /** Asks every live worker; a worker that does not answer in time is left out of the result. */
+  /**
+   * Asks every worker that has started. A worker that does not answer in time is reported with an
+   * error; one that died meanwhile is left out.
+   */
   async ask(query: WorkerQuery): Promise<Array<{ worker: number; value?: unknown; error?: string }>> {
-    const live = this.#slots.filter((slot) => slot.worker?.isConnected());
-    return Promise.all(
+    const live = this.#slots.filter((slot) => slot.ready && slot.worker?.isConnected());
+    const answers = await Promise.all(
       live.map(
         (slot) =>
-          new Promise<{ worker: number; value?: unknown; error?: string }>((resolve) => {
+          new Promise<{ worker: number } & Answer>((resolve) => {
+            const worker = slot.worker as Worker;
             const id = this.#nextQuery++;
-            const timer = setTimeout(() => finish(undefined), QUERY_TIMEOUT_MS);
-            const finish = (answer: { value?: unknown; error?: string } | undefined) => {
+            const timer = setTimeout(() => finish({ error: 'no answer in time' }), QUERY_TIMEOUT_MS);
+            const finish = (answer: Answer) => {
               clearTimeout(timer);
-              this.#answers.delete(id);
-              resolve({ worker: slot.index, ...(answer ?? { error: 'no answer in time' }) });
+              slot.waiting.delete(id);
+              resolve({ worker: slot.index, ...answer });
             };
-            this.#answers.set(id, finish);
+            slot.waiting.set(id, finish);
             const request: ToWorker = { sidecarKit: 'query', id, query };
-            slot.worker?.send(request, (error: Error | null) => {
-              if (error) finish({ error: error.message });
+            worker.send(request, (error: Error | null) => {
+              if (error) finish({ gone: true });
             });
           }),
       ),
     );
+    return answers.filter((answer) => !answer.gone);
   }
 
-  /** Ready when every worker is up and reports ready; otherwise the reason names the worker. */
+  /**
+   * Ready while at least one worker serves and every running worker reports ready: the workers
+   * share the listening sockets, so a worker being restarted costs capacity, not availability.
+   * Before the first start completes, the sidecar's own startup check keeps it unready.
+   */
   async readiness(): Promise<true | string> {
-    const down = this.#slots.filter((slot) => !slot.ready).map((slot) => slot.index);
-    if (down.length > 0) return `worker ${down.join(', ')} not running`;
-    for (const answer of await this.ask({ kind: 'readiness' })) {
+    const answers = await this.ask({ kind: 'readiness' });
+    if (answers.length === 0) return 'no worker running';
+    for (const answer of answers) {
       const report = answer.value as ReadinessReport | undefined;
       if (!report) return `worker ${answer.worker}: ${answer.error ?? 'no answer'}`;
       if (!report.ready) {
