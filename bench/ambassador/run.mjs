@@ -150,43 +150,36 @@ backend uptcp
 processes.haproxy = start('haproxy', ['-f', join(work, 'haproxy.cfg'), '-db']);
 processes.haproxyTcp = processes.haproxy;
 
-writeFileSync(
-  join(work, 'ambassador.yaml'),
-  `listeners:
-  - { name: web, listen: 127.0.0.1:${ports.ambassador}, cluster: up }
-  - { name: tcp, listen: 127.0.0.1:${ports.ambassadorTcp}, protocol: tcp, cluster: uptcp }
+/** One ambassador process (an http and a tcp listener) with the given number of workers. */
+function startAmbassador(name, { http, tcp, admin }, workers) {
+  const config = join(work, `${name}.yaml`);
+  writeFileSync(
+    config,
+    `listeners:
+  - { name: web, listen: 127.0.0.1:${http}, cluster: up }
+  - { name: tcp, listen: 127.0.0.1:${tcp}, protocol: tcp, cluster: uptcp }
 clusters:
   - { name: up, endpoints: ["127.0.0.1:${ports.upstream}"] }
   - { name: uptcp, endpoints: ["127.0.0.1:${ports.upstream}"] }
-admin: { listen: 127.0.0.1:${ports.admin} }
+workers: ${workers}
+admin: { listen: 127.0.0.1:${admin} }
 log: { level: warn }
 `,
+  );
+  return start(process.execPath, [join(root, 'packages/ambassador/bin/ambassador.js'), '--config', config]);
+}
+processes.ambassador = startAmbassador(
+  'ambassador',
+  { http: ports.ambassador, tcp: ports.ambassadorTcp, admin: ports.admin },
+  1,
 );
-processes.ambassador = start(process.execPath, [
-  join(root, 'packages/ambassador/bin/ambassador.js'),
-  '--config',
-  join(work, 'ambassador.yaml'),
-]);
-writeFileSync(
-  join(work, 'ambassador-workers.yaml'),
-  `listeners:
-  - { name: web, listen: 127.0.0.1:${ports.multi}, cluster: up }
-  - { name: tcp, listen: 127.0.0.1:${ports.multiTcp}, protocol: tcp, cluster: uptcp }
-clusters:
-  - { name: up, endpoints: ["127.0.0.1:${ports.upstream}"] }
-  - { name: uptcp, endpoints: ["127.0.0.1:${ports.upstream}"] }
-workers: ${CORES}
-admin: { listen: 127.0.0.1:${ports.adminMulti} }
-log: { level: warn }
-`,
-);
-processes.multi = start(process.execPath, [
-  join(root, 'packages/ambassador/bin/ambassador.js'),
-  '--config',
-  join(work, 'ambassador-workers.yaml'),
-]);
-processes.multiTcp = processes.multi;
 processes.ambassadorTcp = processes.ambassador;
+processes.multi = startAmbassador(
+  'ambassador-workers',
+  { http: ports.multi, tcp: ports.multiTcp, admin: ports.adminMulti },
+  CORES,
+);
+processes.multiTcp = processes.multi;
 
 // The data-path alternatives, each the smallest correct proxy of its kind.
 writeFileSync(

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/support/elasticsearch.js';
+import { sleep, until } from '../../../test/support/wait.js';
 
 const BIN = join(import.meta.dirname, '../bin/ambassador.js');
 
@@ -18,18 +19,6 @@ afterEach(() => {
   upstream?.close();
   primary = undefined;
 });
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function until<T>(what: string, probe: () => Promise<T | undefined> | T | undefined, ms = 20_000) {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    const value = await probe();
-    if (value !== undefined && value !== false) return value;
-    await sleep(50);
-  }
-  throw new Error(`timed out waiting for ${what}`);
-}
 
 async function startUpstream(handler: RequestListener): Promise<number> {
   upstream = createServer(handler);
