@@ -4,7 +4,8 @@
 // Also: the added latency at a fixed rate well below saturation, TCP mode against HAProxy
 // `mode tcp`, and the data-path choice (undici vs node-http-proxy vs the bare Node ceiling).
 // Knobs: BENCH_SECONDS (10) per wrk run, BENCH_ROUNDS (3), BENCH_CONNECTIONS (32), BENCH_RATE (2000),
-// BENCH_LATENCY_SECONDS (10), BENCH_WRITE=0 to print without touching BENCHMARKS.md.
+// BENCH_LATENCY_SECONDS (10), BENCH_NODE (the node binary for the Node proxies; default: this one),
+// BENCH_WRITE=0 to print without touching BENCHMARKS.md.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -18,6 +19,9 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const RATE = Number(process.env.BENCH_RATE ?? 2000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+// The Node.js that runs the ambassador and the other Node proxies (the images ship Node 24).
+const NODE = process.env.BENCH_NODE ?? process.execPath;
+const NODE_VERSION = execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim();
 const root = join(import.meta.dirname, '../..');
 const work = mkdtempSync(join(tmpdir(), 'bench-ambassador-'));
 // Every proxy may use every core: HAProxy's default thread count, as many nginx worker processes,
@@ -166,7 +170,7 @@ admin: { listen: 127.0.0.1:${admin} }
 log: { level: warn }
 `,
   );
-  return start(process.execPath, [join(root, 'packages/ambassador/bin/ambassador.js'), '--config', config]);
+  return start(NODE, [join(root, 'packages/ambassador/bin/ambassador.js'), '--config', config]);
 }
 processes.ambassador = startAmbassador(
   'ambassador',
@@ -191,7 +195,7 @@ const proxy = httpProxy.createProxyServer({ target: 'http://127.0.0.1:${ports.up
 proxy.on('error', (error, req, res) => { res.writeHead?.(502); res.end(); });
 http.createServer((req, res) => proxy.web(req, res)).listen(${ports.httpProxy}, '127.0.0.1');`,
 );
-processes.httpProxy = start(process.execPath, [join(work, 'http-proxy.cjs')]);
+processes.httpProxy = start(NODE, [join(work, 'http-proxy.cjs')]);
 writeFileSync(
   join(work, 'bare-undici.mjs'),
   `import http from 'node:http';
@@ -207,7 +211,7 @@ http.createServer((req, res) => {
   });
 }).listen(${ports.bare}, '127.0.0.1');`,
 );
-processes.bare = start(process.execPath, [join(work, 'bare-undici.mjs')]);
+processes.bare = start(NODE, [join(work, 'bare-undici.mjs')]);
 
 try {
   for (const name of [
@@ -321,7 +325,7 @@ try {
     value >= aim ? 'meets its aim in this run' : 'is below its aim in this run';
   const markdown = `## ambassador
 
-Command: \`npm run bench:ambassador\` (wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --latency, ${ROUNDS} rounds over all targets in turn after a discarded warm-up run of each, medians shown; latency at a fixed ${RATE} req/s for ${LATENCY_SECONDS} s, open loop over a keep-alive pool, timed in the client). Upstream: nginx (1 worker) returning a 24-byte body, keep-alive everywhere. Every proxy may use all ${CORES} cores: HAProxy \`nbthread ${CORES}\` (its default), nginx \`worker_processes ${CORES}\`, the ambassador \`workers: ${CORES}\` (and once with 1 worker, its default). The load generator and the upstream share those cores. CPU is what the proxy's processes used during the measured run (/proc). Machine: ${machine()}. Date: ${new Date().toISOString().slice(0, 10)}.
+Command: \`npm run bench:ambassador\` (wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --latency, ${ROUNDS} rounds over all targets in turn after a discarded warm-up run of each, medians shown; latency at a fixed ${RATE} req/s for ${LATENCY_SECONDS} s, open loop over a keep-alive pool, timed in the client). Upstream: nginx (1 worker) returning a 24-byte body, keep-alive everywhere. Every proxy may use all ${CORES} cores: HAProxy \`nbthread ${CORES}\` (its default), nginx \`worker_processes ${CORES}\`, the ambassador \`workers: ${CORES}\` (and once with 1 worker, its default). The load generator and the upstream share those cores. CPU is what the proxy's processes used during the measured run (/proc). The Node proxies run on Node.js ${NODE_VERSION}. Machine: ${machine()}. Date: ${new Date().toISOString().slice(0, 10)}.
 
 ${summary}
 
