@@ -139,6 +139,26 @@ describe('the ambassador with workers: 2', () => {
     expect(await exited).toBe(0);
   });
 
+  it('a second SIGTERM exits at once (code 1), its workers with it', async () => {
+    const port = await startUpstream((_req, res) => setTimeout(() => res.end('late'), 10_000));
+    const { url, pid } = await startWorkers(port);
+    const workers = workerPids(pid);
+    const running = primary as ChildProcess;
+    const exited = new Promise<number | null>((resolve) => running.on('exit', (code) => resolve(code)));
+    const pending = request(`${url}/`).catch((error: Error) => error);
+    await sleep(200);
+    running.kill('SIGTERM');
+    await sleep(200);
+    running.kill('SIGTERM');
+    expect(await exited).toBe(1);
+    await until(
+      'the workers to exit',
+      () => workers.every((worker) => !existsSync(`/proc/${worker}`)),
+      2_000,
+    );
+    expect(await pending).toBeInstanceOf(Error);
+  });
+
   it('its workers exit when the primary is killed with SIGKILL (nothing is left listening)', async () => {
     const { pid } = await startWorkers(await startUpstream((_req, res) => res.end('ok')));
     const workers = workerPids(pid);

@@ -51,7 +51,7 @@ export interface WorkerHandlers {
   readiness(): Promise<ReadinessReport>;
   metrics(): Promise<MetricsJson>;
   status(path: string): Promise<unknown> | unknown;
-  /** The primary asked this worker to drain and exit (or the primary is gone). */
+  /** The primary asked this worker to drain and exit. */
   stop(): void;
 }
 
@@ -82,8 +82,8 @@ export function serveWorker(handlers: WorkerHandlers): { started(): void } {
         (error: unknown) => send({ sidecarKit: 'answer', id, error: String(error) }),
       );
   });
-  // The IPC channel closes when the primary dies, even by SIGKILL: never outlive it.
-  process.on('disconnect', () => handlers.stop());
+  // No handler for the primary's death: Node's cluster exits a worker at once when its IPC channel
+  // closes unexpectedly (even after a SIGKILL of the primary), so no worker outlives it.
   return { started: () => send({ sidecarKit: 'started' }) };
 }
 
