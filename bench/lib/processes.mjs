@@ -41,23 +41,28 @@ export async function waitPort(port) {
   throw new Error(`nothing listens on ${port}`);
 }
 
-/** CPU seconds (user + system) used so far by a process and all its descendants (Linux /proc). */
+/** CPU seconds (user + system) used so far by one process, all its threads included; 0 once it is gone. */
+export function cpuSeconds(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after "(comm)": utime and stime are the 12th and 13th, in clock ticks (100/s).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** CPU seconds used so far by a process and all its descendants (Linux /proc). */
 export function treeCpuSeconds(pid) {
-  let ticks = 0;
-  const visit = (id) => {
-    try {
-      const stat = readFileSync(`/proc/${id}/stat`, 'utf8');
-      // Fields after "(comm)": utime and stime are the 12th and 13th, in clock ticks (100/s).
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      ticks += Number(fields[11]) + Number(fields[12]);
-      for (const task of readdirSync(`/proc/${id}/task`)) {
-        const children = readFileSync(`/proc/${id}/task/${task}/children`, 'utf8').trim();
-        for (const child of children ? children.split(' ') : []) visit(Number(child));
-      }
-    } catch {
-      // the process is gone
+  let seconds = cpuSeconds(pid);
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+      for (const child of children ? children.split(' ') : []) seconds += treeCpuSeconds(Number(child));
     }
-  };
-  visit(pid);
-  return ticks / 100;
+  } catch {
+    // the process is gone
+  }
+  return seconds;
 }

@@ -13,7 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, start, stopAll } from '../lib/processes.mjs';
+import { cpuSeconds, freePort, start, stopAll } from '../lib/processes.mjs';
 import { machine, table, writeSection } from '../lib/report.mjs';
 
 const LINES = Number(process.env.BENCH_LINES ?? 1_000_000);
@@ -50,14 +50,7 @@ function procStats(pid) {
   try {
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const kib = (name) => Number(new RegExp(`${name}:\\s+(\\d+) kB`).exec(status)?.[1] ?? 0);
-    // Fields after "(comm)": utime and stime are the 12th and 13th, in clock ticks (100/s).
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return {
-      peakMiB: kib('VmHWM') / 1024,
-      rssMiB: kib('VmRSS') / 1024,
-      cpuSeconds: (Number(fields[11]) + Number(fields[12])) / 100,
-    };
+    return { peakMiB: kib('VmHWM') / 1024, rssMiB: kib('VmRSS') / 1024, cpuSeconds: cpuSeconds(pid) };
   } catch {
     return { peakMiB: 0, rssMiB: 0, cpuSeconds: 0 };
   }
