@@ -1,5 +1,8 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { parseConfig, Sidecar } from '@sidecar-kit/core';
 import { request } from 'undici';
 import { configSchema, definition, HttpListener, TcpListener } from '../src/index.js';
@@ -155,4 +158,11 @@ export async function waitFor<T>(
 
 export function endpoints(upstreams: Upstream[]): string {
   return `[${upstreams.map((upstream) => `"${upstream.address}"`).join(', ')}]`;
+}
+
+/** Writes an ambassador config file in a fresh temporary folder; returns its path. */
+export function writeConfig(yaml: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'ambassador-cli-')), 'config.yaml');
+  writeFileSync(file, yaml);
+  return file;
 }

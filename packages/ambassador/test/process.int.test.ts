@@ -1,13 +1,13 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/support/elasticsearch.js';
+import { writeConfig } from './helpers.js';
 
 const BIN = join(import.meta.dirname, '../bin/ambassador.js');
 const GIB = 1024 ** 3;
@@ -21,12 +21,6 @@ afterEach(() => {
   upstream?.close();
   child = undefined;
 });
-
-function writeConfig(yaml: string): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'ambassador-cli-')), 'config.yaml');
-  writeFileSync(file, yaml);
-  return file;
-}
 
 function rssBytes(pid: number): number {
   const status = readFileSync(`/proc/${pid}/status`, 'utf8');
@@ -198,6 +192,11 @@ admin: { listen: 127.0.0.1:0 }
       'both endpoints and discovery',
       'listeners: [{ name: a, listen: 127.0.0.1:1, cluster: c }]\nclusters: [{ name: c, endpoints: ["127.0.0.1:2"], discovery: { file: { path: /x } } }]',
       'clusters[0]: expected exactly one of endpoints or discovery',
+    ],
+    [
+      'workers: 0',
+      'listeners: [{ name: a, listen: 127.0.0.1:1, cluster: c }]\nclusters: [{ name: c, endpoints: ["127.0.0.1:2"] }]\nworkers: 0',
+      'workers: expected number to be >=1',
     ],
   ])('rejects %s with exit code 2 and a one-line message naming the field', (_name, yaml, message) => {
     const file = writeConfig(yaml);

@@ -55,7 +55,7 @@ export interface WorkerHandlers {
   stop(): void;
 }
 
-/** In a worker: answers the primary's queries, and stops when asked or when the primary is gone. */
+/** In a worker: answers the primary's queries and stops when the primary asks it to drain. */
 export function serveWorker(handlers: WorkerHandlers): { started(): void } {
   const send = (message: ToPrimary) => {
     if (process.connected) process.send?.(message);
@@ -144,10 +144,6 @@ export class WorkerPool implements Component {
         this.set(slots.filter((slot) => slot.ready).length);
       },
     });
-  }
-
-  get count(): number {
-    return this.#slots.length;
   }
 
   async start(): Promise<void> {
