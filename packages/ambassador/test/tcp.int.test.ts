@@ -1,16 +1,52 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { connect, type Socket } from 'node:net';
+import { createHash } from 'node:crypto';
+import { once } from 'node:events';
+import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/support/elasticsearch.js';
 import { type RunningAmbassador, startAmbassador } from './helpers.js';
 
 let ambassador: RunningAmbassador | undefined;
 const redis: ChildProcess[] = [];
+const servers: Server[] = [];
 afterEach(async () => {
   await ambassador?.stop();
   for (const child of redis.splice(0)) child.kill('SIGKILL');
+  for (const server of servers.splice(0)) server.close();
   ambassador = undefined;
 });
+
+/** A real TCP server on 127.0.0.1 (port 0) that hands each connection to `onConnection`. */
+async function tcpServer(onConnection: (socket: Socket) => void): Promise<number> {
+  const server = createServer(onConnection);
+  servers.push(server);
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  return (server.address() as AddressInfo).port;
+}
+
+const echo = (socket: Socket) => {
+  socket.on('error', () => {});
+  socket.pipe(socket);
+};
+
+function tcpListener(port: number, extra = ''): string {
+  return `listeners: [{ name: t, listen: 127.0.0.1:0, protocol: tcp, cluster: c${extra} }]
+clusters: [{ name: c, endpoints: ["127.0.0.1:${port}"] }]`;
+}
+
+/** Reads everything until the peer ends the connection, pausing now and then like a slow consumer. */
+async function readSlowly(socket: Socket): Promise<{ bytes: number; sha256: string }> {
+  const hash = createHash('sha256');
+  let bytes = 0;
+  let chunks = 0;
+  for await (const chunk of socket) {
+    hash.update(chunk as Buffer);
+    bytes += (chunk as Buffer).length;
+    if (++chunks % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return { bytes, sha256: hash.digest('hex') };
+}
 
 async function startRedis(): Promise<number> {
   const port = await freePort();
@@ -72,6 +108,79 @@ clusters:
       socket.destroy();
     }
     expect(seen).toEqual(new Set(ports.map(String)));
+  });
+
+  it('carries 64 MiB to an echo server and back byte for byte while the client reads slowly', async () => {
+    ambassador = await startAmbassador(tcpListener(await tcpServer(echo)));
+    const socket = await open(ambassador.ports[0] as number);
+    const sent = createHash('sha256');
+    const received = readSlowly(socket);
+    for (let i = 0; i < 1024; i++) {
+      // Every chunk differs, so a reused or overwritten buffer would show in the hash.
+      const chunk = Buffer.alloc(64 * 1024, i % 251);
+      chunk.writeUInt32BE(i, 0);
+      sent.update(chunk);
+      if (!socket.write(chunk)) await once(socket, 'drain');
+    }
+    socket.end();
+    expect(await received).toEqual({ bytes: 64 * 2 ** 20, sha256: sent.digest('hex') });
+  });
+
+  it('passes on every byte the upstream sent in small writes before it closed, then closes the client', async () => {
+    // Small writes make small reads in the ambassador, which then queue up behind the slow client
+    // below its high-water mark: the case where a reused read buffer would be overwritten.
+    const payload = Buffer.alloc(8 * 2 ** 20);
+    for (let i = 0; i < payload.length; i += 4) payload.writeUInt32BE(i, i);
+    const port = await tcpServer(async (socket) => {
+      for (let at = 0; at < payload.length; at += 3000) {
+        if (!socket.write(payload.subarray(at, at + 3000))) await once(socket, 'drain');
+        if (at % 30_000 === 0) await new Promise((resolve) => setImmediate(resolve));
+      }
+      socket.end();
+    });
+    ambassador = await startAmbassador(tcpListener(port));
+    const socket = await open(ambassador.ports[0] as number);
+    expect(await readSlowly(socket)).toEqual({
+      bytes: payload.length,
+      sha256: createHash('sha256').update(payload).digest('hex'),
+    });
+  });
+
+  it('closes the upstream connection when the client goes away', async () => {
+    let upstreamClosed!: () => void;
+    const closed = new Promise<void>((resolve) => (upstreamClosed = resolve));
+    const port = await tcpServer((socket) =>
+      socket
+        .on('error', () => {})
+        .on('close', () => upstreamClosed())
+        .resume(),
+    );
+    ambassador = await startAmbassador(tcpListener(port));
+    const socket = await open(ambassador.ports[0] as number);
+    socket.write('hello');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    socket.destroy();
+    await closed;
+  });
+
+  it('closes a connection idle for idleTimeoutMs and keeps one that keeps talking', async () => {
+    ambassador = await startAmbassador(tcpListener(await tcpServer(echo), ', idleTimeoutMs: 400'));
+    const port = ambassador.ports[0] as number;
+    const idle = await open(port);
+    const busy = await open(port);
+    const idleClosedAt = once(idle, 'close').then(() => performance.now());
+    const openedAt = performance.now();
+    for (let i = 0; i < 12; i++) {
+      busy.write('ping');
+      expect((await once(busy, 'data'))[0].toString()).toBe('ping');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    // 1.2 s of traffic, three times the idle timeout: the busy connection is still open.
+    expect(busy.destroyed).toBe(false);
+    const idleFor = (await idleClosedAt) - openedAt;
+    expect(idleFor).toBeGreaterThanOrEqual(390);
+    expect(idleFor).toBeLessThan(1200);
+    busy.destroy();
   });
 
   it('retries the connect on the other endpoint when one is down', async () => {
