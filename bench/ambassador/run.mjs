@@ -98,6 +98,7 @@ for (const name of [
   'nginx',
   'httpProxy',
   'bare',
+  'barePipe',
   'admin',
 ])
   ports[name] = await freePort();
@@ -212,6 +213,22 @@ http.createServer((req, res) => {
 }).listen(${ports.bare}, '127.0.0.1');`,
 );
 processes.bare = start(NODE, [join(work, 'bare-undici.mjs')]);
+// The plain way to pipe TCP in Node ('data' events and write() with backpressure, no features):
+// what the ambassador's tcp path is measured against inside Node.
+writeFileSync(
+  join(work, 'bare-pipe.mjs'),
+  `import net from 'node:net';
+function forward(from, to) {
+  from.on('data', (chunk) => { if (!to.write(chunk)) { from.pause(); to.once('drain', () => from.resume()); } });
+  from.once('end', () => to.end());
+}
+net.createServer({ noDelay: true }, (client) => {
+  const upstream = net.connect({ host: '127.0.0.1', port: ${ports.upstream}, noDelay: true });
+  forward(client, upstream); forward(upstream, client);
+  client.on('error', () => upstream.destroy()); upstream.on('error', () => client.destroy());
+}).listen(${ports.barePipe}, '127.0.0.1');`,
+);
+processes.barePipe = start(NODE, [join(work, 'bare-pipe.mjs')]);
 
 try {
   for (const name of [
@@ -225,6 +242,7 @@ try {
     'haproxyTcp',
     'httpProxy',
     'bare',
+    'barePipe',
   ])
     await waitPort(ports[name]);
   await new Promise((resolve) => setTimeout(resolve, 500));
@@ -239,6 +257,7 @@ try {
     [`HAProxy (mode tcp, ${CORES} threads)`, 'haproxyTcp'],
     ['node-http-proxy + keep-alive agent', 'httpProxy'],
     ['bare node:http + undici Pool (no features)', 'bare'],
+    ['bare Node TCP pipe (net, 1 process, no features)', 'barePipe'],
   ];
   // Rounds interleave the targets, and each figure is the median over the rounds: on a shared VM
   // a burst of CPU steal then hits one round of every target instead of all runs of one.
@@ -319,6 +338,7 @@ try {
     `- requests per CPU-second of the proxy itself: ambassador ${r(ours.perCpu)} (1 worker ${r(single.perCpu)}), HAProxy ${r(results.haproxy.perCpu)}, nginx ${r(results.nginx.perCpu)}: the ambassador does **${ratio(ours.perCpu, results.haproxy.perCpu)}** of HAProxy's work per unit of CPU`,
     `- ambassador / direct: ${ratio(ours.rps, results.upstream.rps)} req/s; ambassador / nginx: ${ratio(ours.rps, results.nginx.rps)}`,
     `- tcp: ambassador (workers: ${CORES}) / HAProxy mode tcp: **${ratio(results.multiTcp.rps, results.haproxyTcp.rps)}** (aim ≥ 0.8x); with 1 worker ${ratio(results.ambassadorTcp.rps, results.haproxyTcp.rps)}`,
+    `- tcp data path (1 worker): ambassador / a bare Node TCP pipe ('data' events): **${ratio(results.ambassadorTcp.rps, results.barePipe.rps)}** req/s, ${r(results.ambassadorTcp.perCpu)} vs ${r(results.barePipe.perCpu)} req per CPU-s`,
     `- data path (1 worker): ambassador (undici, all features) / node-http-proxy: **${ratio(single.rps, results.httpProxy.rps)}**; ambassador / bare undici proxy (the ceiling of one Node event loop with node:http + undici): **${ratio(single.rps, results.bare.rps)}**`,
   ].join('\n');
   const verdict = (value, aim) =>
@@ -342,6 +362,9 @@ the socket writes (\`writev\`), with no hot spot of our own left. \`workers\` le
 use more than one core (each worker a process with its own event loop on the shared listening
 socket): on this machine, where wrk and the upstream need the same two cores, it adds what a
 second core is free to give; with spare cores (a Pod with a CPU limit above 1) it scales further.
+The TCP path does less than the bare pipe: it reads each upstream socket straight into a reused
+buffer (\`onread\`, no stream machinery per chunk) and closes idle connections with one sweep
+instead of a timer per socket that Node re-arms on every read and write.
 undici stays the data path: it is the fastest Node option measured here, well ahead of
 node-http-proxy, which is also unmaintained.
 
