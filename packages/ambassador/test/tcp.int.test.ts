@@ -2,6 +2,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { type AddressInfo, connect, createServer, type Server, type Socket } from 'node:net';
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort } from '../../../test/support/elasticsearch.js';
 import { type RunningAmbassador, startAmbassador } from './helpers.js';
@@ -43,7 +44,7 @@ async function readSlowly(socket: Socket): Promise<{ bytes: number; sha256: stri
   for await (const chunk of socket) {
     hash.update(chunk as Buffer);
     bytes += (chunk as Buffer).length;
-    if (++chunks % 8 === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    if (++chunks % 8 === 0) await sleep(5);
   }
   return { bytes, sha256: hash.digest('hex') };
 }
@@ -66,7 +67,7 @@ async function startRedis(): Promise<number> {
       }).on('error', () => resolve(false));
     });
     if (ok) return port;
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
   }
   throw new Error('redis-server did not start');
 }
@@ -134,7 +135,7 @@ clusters:
     const port = await tcpServer(async (socket) => {
       for (let at = 0; at < payload.length; at += 3000) {
         if (!socket.write(payload.subarray(at, at + 3000))) await once(socket, 'drain');
-        if (at % 30_000 === 0) await new Promise((resolve) => setImmediate(resolve));
+        if (at % 30_000 === 0) await nextTurn();
       }
       socket.end();
     });
@@ -158,7 +159,7 @@ clusters:
     ambassador = await startAmbassador(tcpListener(port));
     const socket = await open(ambassador.ports[0] as number);
     socket.write('hello');
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    await sleep(50);
     socket.destroy();
     await closed;
   });
@@ -173,7 +174,7 @@ clusters:
     for (let i = 0; i < 12; i++) {
       busy.write('ping');
       expect((await once(busy, 'data'))[0].toString()).toBe('ping');
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
     // 1.2 s of traffic, three times the idle timeout: the busy connection is still open.
     expect(busy.destroyed).toBe(false);
