@@ -194,6 +194,16 @@ admin: { listen: 127.0.0.1:0 }
       'clusters[0]: expected exactly one of endpoints or discovery',
     ],
     [
+      'a misspelt top-level key',
+      'listners: [{ name: a, listen: 127.0.0.1:1, cluster: c }]\nlisteners: []\nclusters: [{ name: c, endpoints: ["127.0.0.1:2"] }]',
+      ':1:1: listners: unknown key "listners" (did you mean "listeners"?)',
+    ],
+    [
+      'a misspelt nested key',
+      'listeners: [{ name: a, listen: 127.0.0.1:1, cluster: c }]\nclusters: [{ name: c, endpoints: ["127.0.0.1:2"], retries: { attemps: 2 } }]',
+      'clusters[0].retries.attemps: unknown key "attemps" (did you mean "attempts"?)',
+    ],
+    [
       'workers: 0',
       'listeners: [{ name: a, listen: 127.0.0.1:1, cluster: c }]\nclusters: [{ name: c, endpoints: ["127.0.0.1:2"] }]\nworkers: 0',
       'workers: expected number to be >=1',
@@ -206,6 +216,23 @@ admin: { listen: 127.0.0.1:0 }
     expect(result.status).toBe(2);
     expect(result.stderr).toContain(file);
     expect(result.stderr.toLowerCase()).toContain(message.toLowerCase());
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('reports several problems at once, one line each, the misspelling before the missing section it explains', () => {
+    const file = writeConfig(
+      'listner: [{ name: a, listen: 127.0.0.1:1, cluster: c }]\nclusters: [{ name: c, endpoints: ["localhost"], lb: fastest }]',
+    );
+    const result = spawnSync(process.execPath, [BIN, '--check-config', '--config', file], {
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines[0]).toContain(`${file}:1:1: listner: unknown key "listner" (did you mean "listeners"?)`);
+    const rest = lines.slice(1).join('\n');
+    expect(rest).toContain('listeners: required');
+    expect(rest).toContain('clusters[0].endpoints[0]');
+    expect(rest).toContain('clusters[0].lb');
     expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 });

@@ -83,7 +83,13 @@ export async function runCli<S extends z.ZodType<RuntimeSections, unknown>>(
         : loadConfigFile(file, definition.schema);
   } catch (error) {
     if (isUserError(error)) {
-      io.stderr(`${definition.name}: ${error.message}\n`);
+      // One line per problem, each prefixed like any other line this CLI prints.
+      io.stderr(
+        `${error.message
+          .split('\n')
+          .map((line) => `${definition.name}: ${line}`)
+          .join('\n')}\n`,
+      );
       return io.exit(EXIT.usage);
     }
     throw error;

@@ -2,9 +2,22 @@ export { z } from 'zod';
 export { Readiness, type ReadinessCheck, type ReadinessReport } from './admin/readiness.js';
 export { type AdminRoute, AdminServer, type AdminServerOptions, sendJson } from './admin/server.js';
 export { type CliIo, EXIT, runCli } from './cli.js';
-export { ConfigError, isUserError, UsageError } from './config/errors.js';
-export { type Environment, interpolate } from './config/interpolate.js';
-export { formatPath, type LoadOptions, loadConfigFile, parseConfig } from './config/load.js';
+export {
+  ConfigError,
+  type ConfigProblem,
+  isUserError,
+  MAX_LISTED_PROBLEMS,
+  UsageError,
+} from './config/errors.js';
+export { type Environment, interpolate, MAX_INTERPOLATION_DEPTH } from './config/interpolate.js';
+export {
+  formatPath,
+  type LoadOptions,
+  loadConfigFile,
+  MAX_CONFIG_BYTES,
+  MAX_YAML_ALIASES,
+  parseConfig,
+} from './config/load.js';
 export {
   byteSize,
   type ListenAddress,

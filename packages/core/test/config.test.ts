@@ -85,8 +85,100 @@ describe('bad configuration exits 2 with one line naming file and field', () => 
     );
   });
 
+  it('a misspelt top-level key, with a suggestion', () => {
+    const file = writeConfig('top.yaml', 'wrok:\n  ms: 5\n');
+    expectOneLineError(
+      runCheck(['--config', file, '--check-config']),
+      `${file}:1:1`,
+      'wrok: unknown key "wrok" (did you mean "work"?)',
+    );
+  });
+
+  it('a misspelt nested key, with a suggestion', () => {
+    const file = writeConfig('nested.yaml', 'work:\n  ms: 5\n  nmae: typo\n');
+    expectOneLineError(
+      runCheck(['--config', file, '--check-config']),
+      `${file}:3:3`,
+      'work.nmae: unknown key "nmae" (did you mean "name"?)',
+    );
+  });
+
+  it('an unknown key far from every known one, without a suggestion', () => {
+    const file = writeConfig('far.yaml', 'zzzzzz: 1\n');
+    const result = runCheck(['--config', file, '--check-config']);
+    expectOneLineError(result, 'zzzzzz: unknown key "zzzzzz"');
+    expect(result.stderr).not.toContain('did you mean');
+  });
+
+  it('a YAML alias bomb, refused before it expands', () => {
+    const levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]'];
+    for (let i = 1; i < 9; i += 1) {
+      const prev = String.fromCharCode(96 + i);
+      const name = String.fromCharCode(97 + i);
+      levels.push(`${name}: &${name} [${Array(9).fill(`*${prev}`).join(',')}]`);
+    }
+    const file = writeConfig('bomb.yaml', `${levels.join('\n')}\n`);
+    expectOneLineError(runCheck(['--config', file, '--check-config']), file, 'YAML aliases');
+  });
+
+  it('${VAR:-...} defaults nested 20,000 deep', () => {
+    const file = writeConfig(
+      'deep.yaml',
+      `work:\n  name: "${'${A:-'.repeat(20_000)}x${'}'.repeat(20_000)}"\n`,
+    );
+    expectOneLineError(runCheck(['--config', file, '--check-config']), `${file}:2`, 'nest more than 16 deep');
+  });
+
+  it('a config file over 1 MiB, refused before it is parsed', () => {
+    const file = writeConfig('huge.yaml', `work:\n  ms: 1\n# ${'x'.repeat(2 * 1024 * 1024)}\n`);
+    expectOneLineError(
+      runCheck(['--config', file, '--check-config']),
+      file,
+      'more than the limit of 1048576',
+    );
+  });
+
   it('an unknown command line flag', () => {
     expectOneLineError(runCheck(['--confg', 'x']), 'confg');
+  });
+});
+
+describe('several problems at once: one line each, unknown keys first, at most 10', () => {
+  it('lists a misspelt key, a wrong type and a bad address, each with file:line:col and field', () => {
+    const file = writeConfig('several.yaml', 'work:\n  ms: soon\nadmin:\n  listen: nope\nwrok: {}\n');
+    const result = runCheck(['--config', file, '--check-config']);
+    expect(result.code).toBe(2);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `work-sidecar: ${file}:5:1: wrok: unknown key "wrok" (did you mean "work"?)`,
+      `work-sidecar: ${file}:2:7: work.ms: expected number, found "soon"`,
+      expect.stringMatching(new RegExp(`^work-sidecar: ${file}:4:11: admin.listen: .*host:port`)),
+    ]);
+  });
+
+  it('counts the problems past the tenth on one more line', () => {
+    const keys = Array.from({ length: 14 }, (_, i) => `extra${i}: 1`).join('\n');
+    const file = writeConfig('many.yaml', `${keys}\n`);
+    const result = runCheck(['--config', file, '--check-config']);
+    expect(result.code).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(11);
+    expect(lines[0]).toContain('extra0: unknown key');
+    expect(lines[10]).toBe(`work-sidecar: ${file}: and 4 more problems`);
+  });
+
+  it('gives each problem to the library caller as data', () => {
+    try {
+      parseConfig(
+        'wrok: 1\nwork: { ms: -1 }\n',
+        z.strictObject({ work: z.strictObject({ ms: z.number().min(0) }) }),
+      );
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).problems.map((p) => p.field)).toEqual(['wrok', 'work.ms']);
+      expect((error as ConfigError).field).toBe('wrok');
+    }
   });
 });
 

@@ -129,6 +129,16 @@ describe('bad config', () => {
       'output.elasticsearch: expected exactly one of index or dataStream',
     ],
     ['a missing state dir', 'inputs: [{ paths: ["/x/*.log"] }]\noutput: { type: stdout }\n', 'state'],
+    [
+      'a misspelt top-level key',
+      'inputs: [{ paths: ["/x/*.log"] }]\nstate: { dir: /tmp/s }\noutput: { type: stdout }\nadmn: { listen: 127.0.0.1:0 }\n',
+      ':4:1: admn: unknown key "admn" (did you mean "admin"?)',
+    ],
+    [
+      'a misspelt nested key',
+      'inputs: [{ paths: ["/x/*.log"], multilne: { start: "^x" } }]\nstate: { dir: /tmp/s }\noutput: { type: stdout }\n',
+      'inputs[0].multilne: unknown key "multilne" (did you mean "multiline"?)',
+    ],
   ])('rejects %s: exit 2, one line naming the file and field, no stack trace', (_name, yaml, message) => {
     const dir = workDir('config');
     const file = join(dir, 'shipper.yaml');
@@ -140,5 +150,24 @@ describe('bad config', () => {
     expect(result.stderr).toContain(file);
     expect(result.stderr).toContain(message);
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
+  });
+
+  it('reports several problems at once, one line each, the misspelling before the missing section it explains', () => {
+    const dir = workDir('config');
+    const file = join(dir, 'shipper.yaml');
+    writeFileSync(
+      file,
+      'inputs: [{ paths: ["/x/*.log"], format: xml }]\nstat: { dir: /tmp/s }\noutput: { type: stdout }\n',
+    );
+    const result = spawnSync(process.execPath, [BIN, '--check-config', '--config', file], {
+      encoding: 'utf8',
+    });
+    expect(result.status).toBe(2);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(3);
+    expect(lines[0]).toContain(`${file}:2:1: stat: unknown key "stat" (did you mean "state"?)`);
+    expect(lines.slice(1).join('\n')).toContain('inputs[0].format');
+    expect(lines.slice(1).join('\n')).toContain('state: required');
+    expect(result.stderr).not.toMatch(/\n\s+at /);
   });
 });

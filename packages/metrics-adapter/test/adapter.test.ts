@@ -230,6 +230,37 @@ describe('--check-config', () => {
     expect(result.stderr).toContain('character 4 ("-")');
   });
 
+  it.each([
+    [
+      'a misspelt top-level key',
+      `endpoint:\n  - path: /health\n`,
+      [':1:1: endpoint: unknown key "endpoint" (did you mean "endpoints"?)', 'endpoints: required'],
+    ],
+    [
+      'a misspelt nested key',
+      `endpoints:\n  - path: /health\n    source: { url: http://127.0.0.1:8080/metrics, format: prometheus, timeotMs: 5 }\n    checks: [{ name: up, expr: 'up == 1' }]\n`,
+      ['endpoints[0].source.timeotMs: unknown key "timeotMs" (did you mean "timeoutMs"?)'],
+    ],
+    [
+      'several problems at once',
+      `endpoints:\n  - path: health\n    chekcs: [{ name: up, expr: 'up == 1' }]\n    source: { url: ftp://x, format: prometheus }\n`,
+      [
+        ':3:5: endpoints[0].chekcs: unknown key "chekcs" (did you mean "checks"?)',
+        ':2:11: endpoints[0].path: expected a path starting with /',
+        'endpoints[0].source.url',
+      ],
+    ],
+  ])('rejects %s: every problem on a line of its own, unknown keys first', (_name, yaml, expected) => {
+    const result = check(yaml);
+    expect(result.status).toBe(2);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+    const lines = result.stderr.trim().split('\n');
+    expect(lines.length).toBeGreaterThanOrEqual(expected.length);
+    const [unknownKey, ...others] = expected;
+    expect(lines[0]).toContain(unknownKey);
+    for (const part of others) expect(lines.some((line) => line.includes(part))).toBe(true);
+  });
+
   it('accepts the documented example', () => {
     const result = spawnSync(
       process.execPath,

@@ -3,6 +3,8 @@ import { ConfigError } from './errors.js';
 export type Environment = Readonly<Record<string, string | undefined>>;
 
 const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
+/** How deep `${A:-${B:-...}}` defaults may nest. */
+export const MAX_INTERPOLATION_DEPTH = 16;
 
 /**
  * Replaces environment references in one configuration string.
@@ -11,8 +13,11 @@ const NAME = /^[A-Za-z_][A-Za-z0-9_]*/;
  * `${NAME}`, `${NAME:-default}` (default when unset or empty), `${NAME-default}` (when unset);
  * defaults may themselves hold references; `$${` is a literal `${`.
  */
-export function interpolate(text: string, env: Environment, where: () => string): string {
+export function interpolate(text: string, env: Environment, where: () => string, nesting = 0): string {
   if (!text.includes('${')) return text;
+  if (nesting >= MAX_INTERPOLATION_DEPTH) {
+    throw new ConfigError(`${where()}: \${...} defaults nest more than ${MAX_INTERPOLATION_DEPTH} deep`);
+  }
   let out = '';
   let index = 0;
   while (index < text.length) {
@@ -45,7 +50,10 @@ export function interpolate(text: string, env: Environment, where: () => string)
         }
       }
     }
-    if (end < 0) throw new ConfigError(`${where()}: unclosed "\${" in "${text}"`);
+    if (end < 0)
+      throw new ConfigError(
+        `${where()}: unclosed "\${" in "${text.length > 60 ? `${text.slice(0, 57)}...` : text}"`,
+      );
     const body = text.slice(start + 2, end);
     const name = NAME.exec(body)?.[0];
     if (!name)
@@ -60,9 +68,10 @@ export function interpolate(text: string, env: Environment, where: () => string)
       }
       out += value;
     } else if (rest.startsWith(':-')) {
-      out += value === undefined || value === '' ? interpolate(rest.slice(2), env, where) : value;
+      out +=
+        value === undefined || value === '' ? interpolate(rest.slice(2), env, where, nesting + 1) : value;
     } else if (rest.startsWith('-')) {
-      out += value === undefined ? interpolate(rest.slice(1), env, where) : value;
+      out += value === undefined ? interpolate(rest.slice(1), env, where, nesting + 1) : value;
     } else {
       throw new ConfigError(
         `${where()}: "\${${body}}" is not a variable reference (expected \${NAME:-default})`,

@@ -1,8 +1,14 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, visit } from 'yaml';
 import type { z } from 'zod';
-import { ConfigError } from './errors.js';
+import { ConfigError, type ConfigProblem } from './errors.js';
 import { type Environment, interpolate } from './interpolate.js';
+import { closestName, knownKeys } from './suggest.js';
+
+/** Config files larger than this are refused before they are parsed (a config is a few KiB). */
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** YAML aliases (`*name`) allowed in one file: enough for shared anchors, too few for an alias bomb. */
+export const MAX_YAML_ALIASES = 100;
 
 type Path = readonly PropertyKey[];
 
@@ -37,10 +43,6 @@ function valueAt(root: unknown, path: Path): unknown {
 function explain(issue: z.core.$ZodIssue, input: unknown): { path: Path; text: string } {
   const found = valueAt(input, issue.path);
   switch (issue.code) {
-    case 'unrecognized_keys': {
-      const keys = issue.keys.map((k) => `"${k}"`).join(', ');
-      return { path: [...issue.path, issue.keys[0] ?? ''], text: `unknown key ${keys}` };
-    }
     case 'invalid_type':
       return {
         path: issue.path,
@@ -82,8 +84,16 @@ export function loadConfigFile<S extends z.ZodType>(
 ): z.output<S> {
   let text: string;
   try {
+    const { size } = statSync(file);
+    if (size > MAX_CONFIG_BYTES) {
+      throw new ConfigError(
+        `${file}: config file is ${size} bytes, more than the limit of ${MAX_CONFIG_BYTES} (1 MiB)`,
+        file,
+      );
+    }
     text = readFileSync(file, 'utf8');
   } catch (error) {
+    if (error instanceof ConfigError) throw error;
     const code = (error as NodeJS.ErrnoException).code;
     const reason =
       code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code);
@@ -99,6 +109,12 @@ export function parseConfig<S extends z.ZodType>(
 ): z.output<S> {
   const file = options.file ?? '<config>';
   const env = options.env ?? process.env;
+  if (text.length > MAX_CONFIG_BYTES) {
+    throw new ConfigError(
+      `${file}: config is more than the limit of ${MAX_CONFIG_BYTES} bytes (1 MiB)`,
+      file,
+    );
+  }
   const lineCounter = new LineCounter();
   const doc = parseDocument(text, { lineCounter, prettyErrors: false, uniqueKeys: true });
   const position = (offset: number | undefined): string => {
@@ -128,21 +144,62 @@ export function parseConfig<S extends z.ZodType>(
     },
   });
 
-  const input: unknown = doc.toJS() ?? {};
+  let input: unknown;
+  try {
+    input = doc.toJS({ maxAliasCount: MAX_YAML_ALIASES }) ?? {};
+  } catch (error) {
+    // The yaml library refuses alias expansion beyond maxAliasCount with a ReferenceError.
+    if (error instanceof ReferenceError || error instanceof RangeError) {
+      throw new ConfigError(
+        `${file}: YAML aliases expand too far (more than ${MAX_YAML_ALIASES} uses of *alias): write the values out`,
+        file,
+      );
+    }
+    throw error;
+  }
   const result = schema.safeParse(input);
   if (result.success) return result.data;
-  const [first] = result.error.issues;
-  if (!first) throw new ConfigError(`${file}: invalid configuration`, file);
-  const { path, text: reason } = explain(first, input);
-  const node = nodeAt(doc.contents, path, first.code === 'unrecognized_keys');
-  const more = result.error.issues.length > 1 ? ` (and ${result.error.issues.length - 1} more)` : '';
-  throw new ConfigError(
-    `${position(node?.range?.[0])}: ${formatPath(path)}: ${reason}${more}`,
+
+  interface Located extends ConfigProblem {
+    unknownKey: boolean;
+    offset: number;
+  }
+  const located: Located[] = [];
+  for (const issue of result.error.issues) {
+    if (issue.code === 'unrecognized_keys') {
+      const candidates = knownKeys(schema, issue.path);
+      for (const key of issue.keys) {
+        const path = [...issue.path, key];
+        const node = nodeAt(doc.contents, path, true);
+        const suggestion = closestName(key, candidates);
+        located.push({
+          unknownKey: true,
+          offset: node?.range?.[0] ?? -1,
+          position: position(node?.range?.[0]),
+          field: formatPath(path),
+          reason: `unknown key "${key}"${suggestion ? ` (did you mean "${suggestion}"?)` : ''}`,
+        });
+      }
+      continue;
+    }
+    const { path, text: reason } = explain(issue, input);
+    const node = nodeAt(doc.contents, path, false);
+    located.push({
+      unknownKey: false,
+      offset: node?.range?.[0] ?? -1,
+      position: position(node?.range?.[0]),
+      field: formatPath(path),
+      reason,
+    });
+  }
+  // Unknown keys first: a misspelt key often explains the "missing" one reported beside it.
+  located.sort((a, b) => Number(b.unknownKey) - Number(a.unknownKey) || a.offset - b.offset);
+  if (located.length === 0) throw new ConfigError(`${file}: invalid configuration`, file);
+  throw ConfigError.of(
     file,
-    formatPath(path),
+    located.map(({ position: where, field, reason }) => ({ position: where, field, reason })),
   );
 }
-
 function nodeAt(root: Node | null, path: Path, atKey: boolean): Node | undefined {
   let current: Node | null | undefined = root;
   let best: Node | undefined = root ?? undefined;
