@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # A real Elasticsearch on 127.0.0.1 for tests, benchmarks and the e2e Pods.
 #   scripts/elasticsearch.sh install                       fetch the integ-test zip from Maven Central
-#   scripts/elasticsearch.sh start [--port N] [--data DIR] [--keep-data]
+#   scripts/elasticsearch.sh start [--port N] [--data DIR] [--keep-data]   (refused while one runs on N)
 #                                                          start it (with empty data unless --keep-data),
 #                                                          wait until it answers, print its URL
 #   scripts/elasticsearch.sh stop [--port N]                stop the server started on that port
@@ -58,6 +58,15 @@ start() {
   done
   install
   local dir=$RUN_DIR/$port
+  # Never wipe the data of a server that is running: its shards would fail under it.
+  if [[ -f $dir/es.pid ]] && kill -0 "$(cat "$dir/es.pid")" 2>/dev/null; then
+    log "an Elasticsearch started by this script already runs on port $port (pid $(cat "$dir/es.pid")): stop it first"
+    exit 1
+  fi
+  if curl -fsS -m 2 "http://127.0.0.1:$port/_cluster/health" >/dev/null 2>&1; then
+    log "an Elasticsearch already answers on port $port: stop it first"
+    exit 1
+  fi
   mkdir -p "$dir"
   [[ -n $data ]] || data=$dir/data
   ((keep)) || rm -rf "$data"

@@ -117,7 +117,11 @@ clusters: [{ name: web, discovery: { file: { path: ${file}, pollMs: 100 } } }]`)
       ],
       { stdio: 'inherit' },
     );
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const started = await Promise.race([
+      new Promise<Error>((resolve) => dnsmasq?.once('error', resolve)),
+      new Promise((resolve) => setTimeout(resolve, 300)),
+    ]);
+    if (started instanceof Error) throw new Error(`dnsmasq could not be started: ${started.message}`);
     ambassador = await startAmbassador(`listeners: [{ name: web, listen: 127.0.0.1:0, cluster: web }]
 clusters:
   - name: web

@@ -59,7 +59,12 @@ async function startRedis(): Promise<number> {
     },
   );
   redis.push(child);
+  let failure: Error | undefined;
+  child.once('error', (error) => {
+    failure = error;
+  });
   for (let i = 0; i < 50; i++) {
+    if (failure) throw new Error(`redis-server could not be started: ${failure.message}`);
     const ok = await new Promise<boolean>((resolve) => {
       const socket = connect(port, '127.0.0.1', () => {
         socket.destroy();

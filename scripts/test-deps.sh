@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Makes sure the programs a test group needs are here, before any test of it runs.
+#   scripts/test-deps.sh integration   what `npm test` needs: redis-server, dnsmasq, openssl and a
+#                                      real Elasticsearch (Java 17; Maven and unzip to fetch it once)
+#   scripts/test-deps.sh bench         the peers the benchmarks run next to ours (haproxy, nginx...)
+#   scripts/test-deps.sh all           both
+# As root on Debian it installs what is missing with apt-get (idempotent; with everything present
+# it only looks, in well under a second). Anywhere else it installs nothing and, if something is
+# missing, exits 1 with one line naming each missing program and the command that installs it.
+# TEST_DEPS_INSTALL=0 never installs (what a non-root user gets), for checking that message.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ES_VERSION=${ES_VERSION:-8.19.21}
+CACHE=${SIDECAR_KIT_CACHE:-$HOME/.cache/sidecar-kit}
+
+# program:Debian package, per group.
+integration=(redis-server:redis-server dnsmasq:dnsmasq-base openssl:openssl curl:curl
+  java:openjdk-17-jre-headless runuser:util-linux nsenter:util-linux)
+# Fetching Elasticsearch (once, into the cache) also needs Maven and unzip.
+es_fetch=(mvn:maven unzip:unzip)
+bench=(haproxy:haproxy nginx:nginx-light wrk:wrk rsyslogd:rsyslog)
+
+group=${1:-integration}
+wanted=()
+case $group in
+  integration) wanted=("${integration[@]}") ;;
+  bench) wanted=("${bench[@]}") ;;
+  all) wanted=("${integration[@]}" "${bench[@]}") ;;
+  *) echo "test-deps.sh: unknown group '$group' (integration, bench or all)" >&2; exit 2 ;;
+esac
+needs_es=0
+if [[ $group != bench ]]; then
+  needs_es=1
+  [[ -x $CACHE/elasticsearch-$ES_VERSION/bin/elasticsearch ]] || wanted+=("${es_fetch[@]}")
+fi
+
+missing_programs=()
+missing_packages=()
+for entry in "${wanted[@]}"; do
+  program=${entry%%:*} package=${entry#*:}
+  command -v "$program" >/dev/null 2>&1 && continue
+  missing_programs+=("$program")
+  [[ " ${missing_packages[*]} " == *" $package "* ]] || missing_packages+=("$package")
+done
+# rsyslog's Elasticsearch output is a module, not a program.
+if [[ $group != integration ]] && ! dpkg-query -W -f='${Status}' rsyslog-elasticsearch 2>/dev/null | grep -q 'install ok installed'; then
+  missing_programs+=("rsyslog's omelasticsearch")
+  missing_packages+=(rsyslog-elasticsearch)
+fi
+
+if ((${#missing_packages[@]})); then
+  if [[ ${TEST_DEPS_INSTALL:-1} != 0 && $EUID -eq 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    echo "test-deps.sh: installing ${missing_packages[*]}" >&2
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing_packages[@]}" >/dev/null
+    # Debian starts packaged daemons on install; the tests start their own on 127.0.0.1.
+    if command -v systemctl >/dev/null 2>&1; then
+      for svc in haproxy nginx redis-server rsyslog; do systemctl stop "$svc" >/dev/null 2>&1 || true; done
+    fi
+  else
+    echo "test-deps.sh: missing ${missing_programs[*]}: install them as root with 'apt-get install -y ${missing_packages[*]}' (or run 'sudo bash scripts/install-test-deps.sh')" >&2
+    exit 1
+  fi
+fi
+
+if ((needs_es)); then
+  if ! out=$(bash scripts/elasticsearch.sh install 2>&1); then
+    echo "test-deps.sh: cannot install Elasticsearch $ES_VERSION: $(printf '%s' "$out" | tail -n 1)" >&2
+    exit 1
+  fi
+fi
