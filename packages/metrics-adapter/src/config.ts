@@ -12,6 +12,8 @@ const source = z.strictObject({
   timeoutMs: z.number().int().positive().default(1000),
   cacheMs: z.number().int().min(0).default(1000),
   maxBytes: byteSize.default(10 * 1024 * 1024),
+  /** Series of the checked metrics kept per fetch (the rest of the page is validated, not kept). */
+  maxSeries: z.number().int().positive().default(10_000),
 });
 
 const check = z.strictObject({ name: z.string().min(1), expr: z.string().min(1) });

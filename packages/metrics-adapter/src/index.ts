@@ -9,7 +9,14 @@ export { type HealthBody, HealthEndpoint } from './endpoints/health.js';
 export { JsonMetricsEndpoint } from './endpoints/json-metrics.js';
 export { type Expression, ExpressionError, evaluate, parseExpression } from './expr/expression.js';
 export { parsePath, select } from './json/path.js';
-export { type ParsedMetrics, ParseError, parsePrometheusText, type Sample } from './prometheus/parser.js';
+export {
+  type ParsedMetrics,
+  ParseError,
+  type ParseOptions,
+  parsePrometheusText,
+  type Sample,
+  SampleLimitError,
+} from './prometheus/parser.js';
 export { AdapterServer } from './server.js';
 export { Upstream } from './source/upstream.js';
 

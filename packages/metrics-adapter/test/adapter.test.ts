@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -9,6 +9,7 @@ import { type DemoApp, startDemoApp } from '@sidecar-kit/demo-app';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema, definition, type HealthBody, parsePrometheusText } from '../src/index.js';
 
+const BIN = new URL('../bin/metrics-adapter.js', import.meta.url).pathname;
 let running: Sidecar | undefined;
 let app: DemoApp | undefined;
 const servers: Server[] = [];
@@ -42,7 +43,7 @@ async function startAdapter(yaml: string): Promise<string> {
 
 /** A stand-in app whose /metrics answer the test controls, counting every fetch. */
 async function scriptedUpstream(
-  answer: (count: number) => { delayMs?: number; body: string; status?: number },
+  answer: (count: number) => { delayMs?: number; body: string | Buffer; status?: number },
 ) {
   let fetches = 0;
   const server = createServer((_request, response) => {
@@ -130,6 +131,62 @@ describe("/health computed from the app's Prometheus metrics", () => {
     const own = await fetch(`${base}/healthz`);
     expect(own.status).toBe(200);
   });
+
+  it('answers 503 when the upstream sends bytes that are not UTF-8, even inside a metric name', async () => {
+    const body = Buffer.concat([
+      Buffer.from('app_ready 1\nqueue_depth{queue="jobs"} 1\napp_'),
+      Buffer.from([0xff, 0xfe]),
+      Buffer.from('x 1\n'),
+    ]);
+    const upstream = await scriptedUpstream(() => ({ body }));
+    const result = await health(await startAdapter(healthYaml(upstream.url)));
+    expect(result.status).toBe(503);
+    expect(result.body.output).toContain('not UTF-8 at offset 44');
+  });
+
+  it('answers 503 naming source.maxSeries when the checked metrics have more series than it allows', async () => {
+    const series = Array.from({ length: 21 }, (_, i) => `queue_depth{queue="q${i}"} 1`).join('\n');
+    const upstream = await scriptedUpstream(() => ({ body: `app_ready 1\n${series}\n` }));
+    const yaml = healthYaml(upstream.url).replace('cacheMs: 200', 'cacheMs: 200, maxSeries: 20');
+    const result = await health(await startAdapter(yaml));
+    expect(result.status).toBe(503);
+    expect(result.body.output).toContain('more than 20 series of the checked metrics (source.maxSeries)');
+  });
+
+  it('holds only the checked series of a 9 MB page of 1.8 million tiny ones, within a 128 MB heap', async () => {
+    // Before: every series was parsed into the cache; at --max-old-space-size=128 the adapter aborted.
+    const filler = 'a 1\n'.repeat(1_800_000);
+    const upstream = await scriptedUpstream(() => ({
+      body: `${filler}app_ready 1\nqueue_depth{queue="jobs"} 1\n`,
+    }));
+    const dir = mkdtempSync(join(tmpdir(), 'adapter-big-'));
+    const file = join(dir, 'adapter.yaml');
+    writeFileSync(
+      file,
+      `listen: 127.0.0.1:0\nadmin: { listen: 127.0.0.1:0 }\n${healthYaml(upstream.url, '60000').replace('timeoutMs: 300', 'timeoutMs: 20000')}`,
+    );
+    const child = spawn(process.execPath, ['--max-old-space-size=128', BIN, '--config', file], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const port = await new Promise<number>((resolve, reject) => {
+        let out = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /"listen":"127\.0\.0\.1:(\d+)".*"msg":"adapter listening"/.exec(out);
+          if (match) resolve(Number(match[1]));
+        });
+        child.once('exit', (code) => reject(new Error(`adapter exited ${code}: ${out.slice(-2000)}`)));
+      });
+      const first = await health(`http://127.0.0.1:${port}`);
+      expect(first.status).toBe(200);
+      const again = await health(`http://127.0.0.1:${port}`);
+      expect(again.status).toBe(200);
+      expect(child.exitCode).toBe(null);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  }, 60_000);
 
   it('makes one upstream fetch per cache window for 1,000 concurrent requests', async () => {
     const upstream = await scriptedUpstream(() => ({

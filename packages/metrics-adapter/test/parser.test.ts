@@ -1,7 +1,7 @@
 import parsePrometheusTextFormat from 'parse-prometheus-text-format';
 import { Counter, Gauge, Histogram, Registry, Summary } from 'prom-client';
 import { describe, expect, it } from 'vitest';
-import { ParseError, parsePrometheusText } from '../src/index.js';
+import { ParseError, parsePrometheusText, SampleLimitError } from '../src/index.js';
 
 describe('Prometheus text format parser', () => {
   it('reads what prom-client writes, agreeing with parse-prometheus-text-format', async () => {
@@ -81,5 +81,43 @@ describe('Prometheus text format parser', () => {
   it('rejects malformed text with the line number', () => {
     expect(() => parsePrometheusText('ok 1\nbroken{a="x" 1\n')).toThrow(ParseError);
     expect(() => parsePrometheusText('ok 1\nnot_a_number abc\n')).toThrow(/line 2: "abc" is not a number/);
+  });
+
+  it.each([
+    ['a hexadecimal value', 'a 0x1\n', '"0x1" is not a number'],
+    ['a binary value', 'a 0b1\n', '"0b1" is not a number'],
+    ['an empty value', 'a{b="c"} \n', '"" is not a number'],
+    ['a duplicate label name', 'a{b="1",b="2"} 1\n', 'label b appears twice'],
+    ['an empty label name', 'a{="1"} 1\n', 'empty label name'],
+    ['a label name with a dash', 'a{b-c="1"} 1\n', '"b-c" is not a valid label name'],
+    ['a metric name starting with a digit', '1a 1\n', '"1a" is not a valid metric name'],
+    ['a metric name with a non-ASCII letter', 'caf\u00e9 1\n', 'is not a valid metric name'],
+    ['a timestamp that is not a number', 'a 1 soon\n', 'timestamp "soon" is not a number'],
+  ])('rejects %s, as the format does', (_name, text, reason) => {
+    expect(() => parsePrometheusText(text)).toThrow(ParseError);
+    expect(() => parsePrometheusText(text)).toThrow(reason);
+  });
+
+  it('accepts what the format allows: exponents, signs, Inf spelled out, a colon in names, timestamps', () => {
+    const { samples } = parsePrometheusText('a:b 1e3\nc -.5\nd +Infinity\ne{x_y="1"} 2 1700000000000\n');
+    expect(samples.map((s) => s.value)).toEqual([1000, -0.5, Infinity, 2]);
+    expect(samples[3]?.timestamp).toBe(1_700_000_000_000);
+  });
+
+  it('keeps a label named __proto__ as a label', () => {
+    const { samples } = parsePrometheusText('a{__proto__="x"} 1\n');
+    expect(Object.entries(samples[0]?.labels ?? {})).toEqual([['__proto__', 'x']]);
+  });
+
+  it('keeps only the names asked for, still validating every line, up to maxSamples', () => {
+    const text = 'keep 1\nskip 2\nkeep{a="b"} 3\n';
+    const { samples } = parsePrometheusText(text, { keep: (name) => name === 'keep' });
+    expect(samples.map((s) => s.value)).toEqual([1, 3]);
+    expect(() => parsePrometheusText(`${text}skip 0x1\n`, { keep: (name) => name === 'keep' })).toThrow(
+      ParseError,
+    );
+    expect(() => parsePrometheusText(text, { keep: (name) => name === 'keep', maxSamples: 1 })).toThrow(
+      SampleLimitError,
+    );
   });
 });

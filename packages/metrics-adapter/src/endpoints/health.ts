@@ -35,12 +35,16 @@ export class HealthEndpoint {
       name: check.name,
       expression: parseExpression(check.expr),
     }));
+    const checked = new Set(this.#checks.map(({ expression }) => expression.metric));
     this.#upstream = new Upstream({
       url: source.url,
       timeoutMs: source.timeoutMs,
       cacheMs: source.cacheMs,
       maxBytes: source.maxBytes,
-      transform: (body) => parsePrometheusText(body).samples,
+      // Only the series the checks read are kept: the cache holds what they need, not the whole page.
+      transform: (body) =>
+        parsePrometheusText(body, { keep: (name) => checked.has(name), maxSamples: source.maxSeries })
+          .samples,
       onFetch: (outcome) => metrics.fetched(source.url, outcome),
     });
   }

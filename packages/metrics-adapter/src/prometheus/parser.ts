@@ -20,6 +20,21 @@ export interface ParsedMetrics {
   families: Map<string, MetricFamilyInfo>;
 }
 
+export interface ParseOptions {
+  /** Which metric names to keep (every line is still validated); default: all. */
+  keep?: (name: string) => boolean;
+  /** At most this many kept samples; more is a SampleLimitError (bounded memory). */
+  maxSamples?: number;
+}
+
+/** The upstream exposes more series than the adapter is allowed to hold. */
+export class SampleLimitError extends Error {
+  override readonly name = 'SampleLimitError';
+  constructor(readonly limit: number) {
+    super(`more than ${limit} series of the checked metrics (source.maxSeries)`);
+  }
+}
+
 export class ParseError extends Error {
   override readonly name = 'ParseError';
   constructor(
@@ -30,28 +45,39 @@ export class ParseError extends Error {
   }
 }
 
+// A decimal float as the formats write it (OpenMetrics ABNF `realnumber`; Go's ParseFloat
+// without its hex and underscore forms). JavaScript's Number() also takes "0x1", "0b1", " 1 ", "".
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/;
+const INFINITY = /^[+-]?inf(?:inity)?$/i;
+
 function parseValue(text: string, line: number): number {
-  switch (text) {
-    case '+Inf':
-    case 'Inf':
-    case '+inf':
-      return Number.POSITIVE_INFINITY;
-    case '-Inf':
-    case '-inf':
-      return Number.NEGATIVE_INFINITY;
-    case 'NaN':
-    case 'nan':
-      return Number.NaN;
+  if (DECIMAL.test(text)) return Number(text);
+  if (INFINITY.test(text))
+    return text.charCodeAt(0) === 45 /* - */ ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  if (text.toLowerCase() === 'nan') return Number.NaN;
+  throw new ParseError(`"${text}" is not a number`, line);
+}
+
+const isNameStart = (code: number) =>
+  (code >= 97 && code <= 122) || (code >= 65 && code <= 90) || code === 95; /* a-z A-Z _ */
+const isNameChar = (code: number) => isNameStart(code) || (code >= 48 && code <= 57);
+
+/** Metric names: [a-zA-Z_:][a-zA-Z0-9_:]*. Label names: [a-zA-Z_][a-zA-Z0-9_]*. */
+function validName(name: string, colons: boolean): boolean {
+  if (name.length === 0) return false;
+  for (let i = 0; i < name.length; i += 1) {
+    const code = name.charCodeAt(i);
+    const ok = i === 0 ? isNameStart(code) : isNameChar(code);
+    if (!ok && !(colons && code === 58)) return false;
   }
-  const value = Number(text);
-  if (text === '' || Number.isNaN(value)) throw new ParseError(`"${text}" is not a number`, line);
-  return value;
+  return true;
 }
 
 const SPACE = 32;
 const TAB = 9;
 
-export function parsePrometheusText(text: string): ParsedMetrics {
+export function parsePrometheusText(text: string, options: ParseOptions = {}): ParsedMetrics {
+  const { keep, maxSamples = Number.POSITIVE_INFINITY } = options;
   const samples: Sample[] = [];
   const families = new Map<string, MetricFamilyInfo>();
   const family = (name: string) => {
@@ -83,7 +109,10 @@ export function parsePrometheusText(text: string): ParsedMetrics {
       }
       continue;
     }
-    samples.push(parseSampleLine(line, lineNumber));
+    const sample = parseSampleLine(line, lineNumber);
+    if (keep && !keep(sample.name)) continue;
+    if (samples.length >= maxSamples) throw new SampleLimitError(maxSamples);
+    samples.push(sample);
   }
   return { samples, families };
 }
@@ -98,7 +127,8 @@ function parseSampleLine(line: string, lineNumber: number): Sample {
   }
   const name = line.slice(0, index);
   if (name === '') throw new ParseError('expected a metric name', lineNumber);
-  const labels: Record<string, string> = {};
+  if (!validName(name, true)) throw new ParseError(`"${name}" is not a valid metric name`, lineNumber);
+  const labels: Record<string, string> = Object.create(null);
   if (line.charCodeAt(index) === 123) {
     index += 1;
     for (;;) {
@@ -110,6 +140,13 @@ function parseSampleLine(line: string, lineNumber: number): Sample {
       const equals = line.indexOf('=', index);
       if (equals < 0) throw new ParseError(`unterminated label set in "${line}"`, lineNumber);
       const labelName = line.slice(index, equals).trim();
+      if (!validName(labelName, false)) {
+        throw new ParseError(
+          labelName === '' ? 'empty label name' : `"${labelName}" is not a valid label name`,
+          lineNumber,
+        );
+      }
+      if (labelName in labels) throw new ParseError(`label ${labelName} appears twice`, lineNumber);
       index = equals + 1;
       if (line.charCodeAt(index) !== 34 /* " */)
         throw new ParseError(`label ${labelName}: expected a quoted value`, lineNumber);
@@ -146,8 +183,9 @@ function parseSampleLine(line: string, lineNumber: number): Sample {
   // Timestamp, then (OpenMetrics) an exemplar after " # ": the timestamp is kept, the exemplar skipped.
   const rest = line.slice(valueEnd).trim();
   if (rest !== '' && !rest.startsWith('#')) {
-    const timestamp = Number(rest.split(/\s/)[0]);
-    if (!Number.isNaN(timestamp)) sample.timestamp = timestamp;
+    const text = rest.split(/\s/)[0] ?? '';
+    if (!DECIMAL.test(text)) throw new ParseError(`timestamp "${text}" is not a number`, lineNumber);
+    sample.timestamp = Number(text);
   }
   return sample;
 }

@@ -1,4 +1,28 @@
+import { isUtf8 } from 'node:buffer';
 import { request } from 'undici';
+import { ParseError } from '../prometheus/parser.js';
+
+/** The byte offset of the first byte that does not start or continue a valid UTF-8 sequence. */
+function firstInvalidUtf8(bytes: Buffer): number {
+  let i = 0;
+  while (i < bytes.length) {
+    const byte = bytes[i] as number;
+    const length =
+      byte < 0x80
+        ? 1
+        : byte >= 0xc2 && byte < 0xe0
+          ? 2
+          : byte >= 0xe0 && byte < 0xf0
+            ? 3
+            : byte >= 0xf0 && byte < 0xf5
+              ? 4
+              : 0;
+    if (length === 0 || i + length > bytes.length) return i;
+    if (!isUtf8(bytes.subarray(i, i + length))) return i;
+    i += length;
+  }
+  return -1;
+}
 
 export type Fetched<T> =
   | { ok: true; value: T; fetchedAt: number }
@@ -83,13 +107,26 @@ export class Upstream<T> {
         chunks.push(chunk as Buffer);
       }
       const contentType = String(response.headers['content-type'] ?? '');
-      try {
-        const value = this.#options.transform(Buffer.concat(chunks).toString('utf8'), contentType);
-        return finish({ ok: true, value, fetchedAt: Date.now() });
-      } catch (error) {
+      const bytes = Buffer.concat(chunks);
+      chunks.length = 0;
+      // Both formats are UTF-8 by definition; a replacement character would hide the app's bug.
+      if (!isUtf8(bytes)) {
         return finish({
           ok: false,
-          reason: `upstream ${url} sent malformed content: ${(error as Error).message}`,
+          reason: `upstream ${url} sent malformed content: bytes that are not UTF-8 at offset ${firstInvalidUtf8(bytes)}`,
+          fetchedAt: Date.now(),
+        });
+      }
+      try {
+        const value = this.#options.transform(bytes.toString('utf8'), contentType);
+        return finish({ ok: true, value, fetchedAt: Date.now() });
+      } catch (error) {
+        const malformed = error instanceof ParseError || error instanceof SyntaxError;
+        return finish({
+          ok: false,
+          reason: malformed
+            ? `upstream ${url} sent malformed content: ${(error as Error).message}`
+            : `upstream ${url}: ${(error as Error).message}`,
           fetchedAt: Date.now(),
         });
       }
