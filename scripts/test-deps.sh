@@ -15,7 +15,7 @@ ES_VERSION=${ES_VERSION:-8.19.21}
 CACHE=${SIDECAR_KIT_CACHE:-$HOME/.cache/sidecar-kit}
 
 # program:Debian package, per group.
-integration=(redis-server:redis-server dnsmasq:dnsmasq-base openssl:openssl curl:curl
+integration=(redis-server:redis-server dnsmasq:dnsmasq-base openssl:openssl curl:curl promtool:prometheus
   java:openjdk-17-jre-headless runuser:util-linux nsenter:util-linux)
 # Fetching Elasticsearch (once, into the cache) also needs Maven and unzip.
 es_fetch=(mvn:maven unzip:unzip)

@@ -1,4 +1,4 @@
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { run } from './support/exec.js';
@@ -6,7 +6,8 @@ import { kustomize, podSpec, toYaml } from './support/manifests.js';
 
 const examples = join(import.meta.dirname, '../../examples');
 const exampleDirs = readdirSync(examples, { withFileTypes: true })
-  .filter((entry) => entry.isDirectory() && entry.name !== 'demo')
+  // Pod examples have a kustomization; demo/ (configs for npm run demo) and monitoring/ (rules, dashboards) are not Pods.
+  .filter((entry) => entry.isDirectory() && existsSync(join(examples, entry.name, 'kustomization.yaml')))
   .map((entry) => entry.name);
 const validator = join(
   process.env.SIDECAR_KIT_CACHE ?? join(process.env.HOME ?? '/root', '.cache/sidecar-kit'),
