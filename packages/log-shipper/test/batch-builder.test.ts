@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
+import { BatchBuilder, BufferPool } from '../src/batch/batch-builder.js';
 import { itemBytes, itemDocument } from '../src/output/output.js';
-import { BatchBuilder, BufferPool } from '../src/pipeline/batch-builder.js';
 
 describe('batch encoding', () => {
   it('puts each item as action line, document and newline, back to back, and finds each document again', () => {
