@@ -11,15 +11,16 @@ import type { Output } from './output/output.js';
 import { StreamOutput } from './output/stream.js';
 import { Shipper } from './shipper.js';
 
+export type { BatchLimits } from './batch/dispatcher.js';
 export { CheckpointStore } from './checkpoint/store.js';
-export { configSchema, type InputConfig, type LogShipperConfig } from './config.js';
+export { configSchema, type InputConfig, type LogShipperConfig, type OutputConfig } from './config.js';
 export { DeadLetterWriter } from './dead-letter/writer.js';
 export type { LogEvent } from './event.js';
 export { decoders } from './format/index.js';
 export { Joiner } from './multiline/joiner.js';
 export { indexNamer } from './output/elasticsearch/index-name.js';
 export { ElasticsearchOutput } from './output/elasticsearch/output.js';
-export type { Batch, Output } from './output/output.js';
+export type { Batch, ItemRun, Output } from './output/output.js';
 export { Shipper } from './shipper.js';
 export { LineReader } from './tail/line-reader.js';
 
