@@ -61,13 +61,13 @@ const elasticsearch = z
         concurrency: z.number().int().min(1).max(16).default(2),
         gzip: z.boolean().default(false),
       })
-      .default({ maxDocs: 1000, maxBytes: 5 * 1024 * 1024, flushMs: 1000, concurrency: 2, gzip: false }),
+      .prefault({}),
     retry: z
       .strictObject({
         initialMs: z.number().int().min(1).default(500),
         maxMs: z.number().int().min(1).default(30_000),
       })
-      .default({ initialMs: 500, maxMs: 30_000 }),
+      .prefault({}),
     requestTimeoutMs: z.number().int().min(100).default(30_000),
     connection: z.enum(['http', 'undici']).default('http'),
   })
@@ -79,40 +79,65 @@ const elasticsearch = z
       ctx.addIssue({ code: 'custom', message: 'expected exactly one of index or dataStream' });
   });
 
-export const configSchema = z.strictObject({
-  ...runtimeSections({ adminListen: '127.0.0.1:2020' }),
-  inputs: z.array(input).min(1),
-  state: z.strictObject({
-    dir: z.string().min(1),
-    /** How often acknowledged offsets are written to disk (and at shutdown). */
-    flushMs: z.number().int().min(10).default(1000),
-  }),
-  /** How often globs are re-scanned for new, rotated and removed files. */
-  scanIntervalMs: z.number().int().min(10).default(1000),
-  output: z
-    .strictObject({
-      type: z.enum(['elasticsearch', 'stdout', 'file']),
-      elasticsearch: elasticsearch.optional(),
-      file: z.strictObject({ path: z.string().min(1) }).optional(),
-      deadLetter: z
-        .strictObject({ path: z.string().min(1).optional(), maxBytes: byteSize.default(100 * 1024 * 1024) })
-        .default({ maxBytes: 100 * 1024 * 1024 }),
-      /** Events read but not yet acknowledged, at most: reading pauses above it. */
-      maxBufferedBytes: byteSize.default(16 * 1024 * 1024),
-    })
-    .superRefine((value, ctx) => {
-      if (value.type === 'elasticsearch' && !value.elasticsearch)
-        ctx.addIssue({
-          code: 'custom',
-          path: ['elasticsearch'],
-          message: 'required when type is elasticsearch',
-        });
-      if (value.type === 'file' && !value.file)
-        ctx.addIssue({ code: 'custom', path: ['file'], message: 'required when type is file' });
-    }),
+/** A section the output type needs: missing, it is reported as such rather than as a wrong type. */
+function requiredFor<T extends z.ZodType>(type: string, section: T) {
+  return z.custom((value) => value !== undefined, `required when type is ${type}`).pipe(section);
+}
+
+/** What every output type has. */
+const outputCommon = {
+  /** Where events Elasticsearch refuses for good go; the path defaults to `<state.dir>/dead-letter.ndjson`. */
+  deadLetter: z
+    .strictObject({ path: z.string().min(1).optional(), maxBytes: byteSize.default(100 * 1024 * 1024) })
+    .prefault({}),
+  /** Events read but not yet acknowledged, at most: reading pauses above it. */
+  maxBufferedBytes: byteSize.default(16 * 1024 * 1024),
+};
+
+const outputTypes = ['elasticsearch', 'stdout', 'file'] as const;
+
+const output = z
+  // The type alone first, so that a wrong one is reported with the types there are.
+  .looseObject({ type: z.enum(outputTypes) })
+  .pipe(
+    z.discriminatedUnion('type', [
+      z.strictObject({
+        type: z.literal('elasticsearch'),
+        elasticsearch: requiredFor('elasticsearch', elasticsearch),
+        ...outputCommon,
+      }),
+      z.strictObject({ type: z.literal('stdout'), ...outputCommon }),
+      z.strictObject({
+        type: z.literal('file'),
+        file: requiredFor('file', z.strictObject({ path: z.string().min(1) })),
+        ...outputCommon,
+      }),
+    ]),
+  );
+
+const state = z.strictObject({
+  dir: z.string().min(1),
+  /** How often acknowledged offsets are written to disk (and at shutdown). */
+  flushMs: z.number().int().min(10).default(1000),
 });
+
+export const configSchema = z
+  .strictObject({
+    ...runtimeSections({ adminListen: '127.0.0.1:2020' }),
+    inputs: z.array(input).min(1),
+    state,
+    /** How often globs are re-scanned for new, rotated and removed files. */
+    scanIntervalMs: z.number().int().min(10).default(1000),
+    output,
+  })
+  .transform((config) => {
+    const { deadLetter } = config.output;
+    const path = deadLetter.path ?? `${config.state.dir}/dead-letter.ndjson`;
+    return { ...config, output: { ...config.output, deadLetter: { ...deadLetter, path } } };
+  });
 
 export type LogShipperConfig = z.output<typeof configSchema>;
 export type InputConfig = LogShipperConfig['inputs'][number];
-export type ElasticsearchConfig = NonNullable<LogShipperConfig['output']['elasticsearch']>;
+export type OutputConfig = LogShipperConfig['output'];
+export type ElasticsearchConfig = Extract<OutputConfig, { type: 'elasticsearch' }>['elasticsearch'];
 export type ConfigSchema = typeof configSchema;

@@ -1,7 +1,5 @@
 /** One log event: a line, or several joined (multiline, CRI/docker partial lines). */
 export interface LogEvent {
-  /** The tracked file it came from (acknowledgements advance that file's checkpoint). */
-  fileKey: string;
   /** Stable per file for the file's whole life: with the offset it makes the document _id. */
   idBase: string;
   path: string;

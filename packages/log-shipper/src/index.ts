@@ -1,33 +1,48 @@
 import { createRequire } from 'node:module';
-import type { Component, SidecarDefinition } from '@sidecar-kit/core';
+import type { Component, Logger, SidecarDefinition } from '@sidecar-kit/core';
+import type { BatchLimits } from './batch/dispatcher.js';
 import { CheckpointStore } from './checkpoint/store.js';
-import { configSchema, type LogShipperConfig } from './config.js';
+import { configSchema, type OutputConfig } from './config.js';
 import { DeadLetterWriter } from './dead-letter/writer.js';
 import { watchDirectories } from './discovery/watcher.js';
 import { ShipperMetrics } from './metrics.js';
 import { ElasticsearchOutput } from './output/elasticsearch/output.js';
 import type { Output } from './output/output.js';
 import { StreamOutput } from './output/stream.js';
-import { type BatchLimits, Shipper } from './pipeline/shipper.js';
+import { Shipper } from './shipper.js';
 
+export type { BatchLimits } from './batch/dispatcher.js';
 export { CheckpointStore } from './checkpoint/store.js';
-export { configSchema, type InputConfig, type LogShipperConfig } from './config.js';
+export { configSchema, type InputConfig, type LogShipperConfig, type OutputConfig } from './config.js';
 export { DeadLetterWriter } from './dead-letter/writer.js';
 export type { LogEvent } from './event.js';
 export { decoders } from './format/index.js';
 export { Joiner } from './multiline/joiner.js';
 export { indexNamer } from './output/elasticsearch/index-name.js';
 export { ElasticsearchOutput } from './output/elasticsearch/output.js';
-export type { Batch, Output } from './output/output.js';
-export { Shipper } from './pipeline/shipper.js';
+export type { Batch, ItemRun, Output } from './output/output.js';
+export { Shipper } from './shipper.js';
 export { LineReader } from './tail/line-reader.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
-function batchLimits(config: LogShipperConfig): BatchLimits {
-  const bulk = config.output.elasticsearch?.bulk;
-  if (config.output.type === 'elasticsearch' && bulk) return bulk;
-  return { maxDocs: 1000, maxBytes: 1024 * 1024, flushMs: 200, concurrency: 1 };
+function createOutput(
+  config: OutputConfig,
+  metrics: ShipperMetrics,
+  deadLetters: DeadLetterWriter,
+  logger: Logger,
+): { output: Output; limits: BatchLimits } {
+  switch (config.type) {
+    case 'elasticsearch':
+      return {
+        output: new ElasticsearchOutput(config.elasticsearch, metrics, deadLetters, logger),
+        limits: config.elasticsearch.bulk,
+      };
+    case 'file':
+      return { output: StreamOutput.file(config.file.path), limits: StreamOutput.batchLimits };
+    case 'stdout':
+      return { output: StreamOutput.stdout(), limits: StreamOutput.batchLimits };
+  }
 }
 
 export const definition: SidecarDefinition<typeof configSchema> = {
@@ -39,23 +54,16 @@ export const definition: SidecarDefinition<typeof configSchema> = {
   help: 'Config reference: https://github.com/sidecar-kit/sidecar-kit/tree/main/packages/log-shipper#configuration',
   create: ({ config, logger, registry, metricPrefix, readiness }) => {
     const metrics = new ShipperMetrics(registry, metricPrefix);
-    const deadLetterPath = config.output.deadLetter.path ?? `${config.state.dir}/dead-letter.ndjson`;
+    const deadLetterPath = config.output.deadLetter.path;
     const deadLetters = new DeadLetterWriter(deadLetterPath, config.output.deadLetter.maxBytes, (outcome) => {
       if (outcome !== 'rotated') return;
       metrics.deadLetterRotations.inc();
       logger.warn({ path: deadLetterPath }, 'dead-letter file full: rotated to .1');
     });
-    let output: Output;
-    if (config.output.type === 'elasticsearch') {
-      output = new ElasticsearchOutput(config.output.elasticsearch!, metrics, deadLetters, logger);
-    } else if (config.output.type === 'file') {
-      output = StreamOutput.file(config.output.file!.path);
-    } else {
-      output = StreamOutput.stdout();
-    }
+    const { output, limits } = createOutput(config.output, metrics, deadLetters, logger);
     readiness.register(output.name, () => output.ready());
     const store = new CheckpointStore(config.state.dir, logger);
-    const shipper = new Shipper(config, output, store, metrics, batchLimits(config), logger);
+    const shipper = new Shipper(config, output, store, metrics, limits, logger);
     let watcher: ReturnType<typeof watchDirectories> | undefined;
     const watch: Component = {
       name: 'watch',

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { itemBytes, itemDocument } from '../src/output/output.js';
-import { BatchBuilder, BufferPool } from '../src/pipeline/batch-builder.js';
+import { BatchBuilder, BufferPool } from '../src/batch/batch-builder.js';
+import { itemBytes, itemDocument, itemOrigin } from '../src/output/output.js';
 
 describe('batch encoding', () => {
   it('puts each item as action line, document and newline, back to back, and finds each document again', () => {
@@ -49,5 +49,21 @@ describe('batch encoding', () => {
     const spaces = [pool.take(), pool.take(), pool.take(), pool.take()];
     for (const s of spaces) pool.give(s);
     expect(pool.size).toBe(2);
+  });
+
+  it('carries where each item goes and what identifies it, in runs of items alike', () => {
+    const builder = new BatchBuilder(new BufferPool(1));
+    builder.append('a\n', '{}', { idBase: 'fileA', offset: 0 }, 'logs-1');
+    builder.append('a\n', '{}', { idBase: 'fileA', offset: 10 }, 'logs-1');
+    builder.append('b\n', '{}', { idBase: 'fileB', offset: 5 }, 'logs-1');
+    builder.append('c\n', '{}', { idBase: 'fileB', offset: 2 ** 40 }, 'logs-2');
+    const { batch } = builder.seal();
+    expect(batch.runs).toHaveLength(3);
+    expect([0, 1, 2, 3].map((i) => itemOrigin(batch, i))).toEqual([
+      { index: 'logs-1', idBase: 'fileA', offset: 0 },
+      { index: 'logs-1', idBase: 'fileA', offset: 10 },
+      { index: 'logs-1', idBase: 'fileB', offset: 5 },
+      { index: 'logs-2', idBase: 'fileB', offset: 2 ** 40 },
+    ]);
   });
 });

@@ -131,6 +131,15 @@ export class CheckpointStore {
     return this.#entries.size;
   }
 
+  /** flush(), a failure logged instead of thrown: the checkpoints stay to write, the next flush tries again. */
+  tryFlush(): void {
+    try {
+      this.flush();
+    } catch (error) {
+      this.logger.error({ err: error }, 'cannot write checkpoints');
+    }
+  }
+
   /** Writes the checkpoints if they changed since the last write. */
   flush(): void {
     if (!this.#dirty) return;

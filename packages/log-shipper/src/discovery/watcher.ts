@@ -1,13 +1,13 @@
 import { existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import chokidar, { type FSWatcher } from 'chokidar';
+import picomatch from 'picomatch';
 
-/** The directory part of a glob before its first wildcard: /var/log/app/*.log -> /var/log/app */
+/** The directory a glob is rooted in: /var/log/app/*.log -> /var/log/app, /var/log/app/app.log -> /var/log/app */
 export function globBase(pattern: string): string {
-  const wildcard = pattern.search(/[*?[{]/);
-  if (wildcard < 0) return dirname(pattern);
-  const prefix = pattern.slice(0, wildcard);
-  return prefix.endsWith('/') ? prefix.slice(0, -1) || '/' : dirname(prefix);
+  const { base, isGlob } = picomatch.scan(pattern);
+  if (!isGlob) return dirname(pattern);
+  return base || '.';
 }
 
 /**

@@ -13,19 +13,18 @@ interface Pending {
   lastAt: number;
 }
 
+/** The file an event comes from. */
+export interface EventSource {
+  idBase: string;
+  path: string;
+}
+
 /**
  * Joins lines into events, per file: partial lines (CRI "P", split docker lines) with the line
  * that completes them, and, with multiline set, continuation lines (those not matching `start`,
  * e.g. the "\tat ..." of a Java stack trace) with the line that began the event. An event is
  * emitted when the next one starts, at maxLines, or timeoutMs after its last line.
  */
-/** The file an event comes from. */
-export interface EventSource {
-  key: string;
-  idBase: string;
-  path: string;
-}
-
 export class Joiner {
   #pending: Pending | undefined;
 
@@ -52,7 +51,6 @@ export class Joiner {
     }
     // Every property set, always in this order: one object shape for every event keeps the hot path monomorphic.
     const event: LogEvent = {
-      fileKey: source.key,
       idBase: source.idBase,
       path: source.path,
       offset,

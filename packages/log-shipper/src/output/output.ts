@@ -11,6 +11,17 @@ export interface Batch {
   /** Where item i's document starts (after its action line). */
   readonly docStarts: ArrayLike<number>;
   readonly count: number;
+  /** Item i's event offset in its file: with its run's id base, the document id. */
+  readonly offsets: ArrayLike<number>;
+  /** Items in a row that come from one file and go to one index, a handful per batch: their index and id base. */
+  readonly runs: readonly ItemRun[];
+}
+
+export interface ItemRun {
+  /** The run's first item. */
+  readonly first: number;
+  readonly index: string;
+  readonly idBase: string;
 }
 
 /** What an output needs to know of an event to write its action line. */
@@ -18,14 +29,14 @@ export interface ItemInfo {
   /** Stable per file: with the offset it identifies the event. */
   idBase: string;
   offset: number;
-  /** ISO 8601 time of the event. */
-  timestamp: string;
 }
 
 export interface Output {
   readonly name: string;
+  /** For outputs that write a bulk action before each document: the index for an event of this ISO 8601 time. */
+  indexFor?(timestamp: string): string;
   /** The line written before each document (a bulk action), for outputs that need one. */
-  actionLine?(item: ItemInfo): string;
+  actionLine?(index: string, item: ItemInfo): string;
   /**
    * Delivers every event of the batch (or dead-letters it), retrying as long as it takes.
    * Resolves true when the batch is done, false when `abort` fired first (nothing more is acknowledged).
@@ -44,6 +55,16 @@ export function itemBytes(batch: Batch, i: number): Buffer {
 /** The item's document JSON, without its newline. */
 export function itemDocument(batch: Batch, i: number): string {
   return batch.body.toString('utf8', batch.docStarts[i], (batch.itemStarts[i + 1] as number) - 1);
+}
+
+/** Where item i goes and what identifies it, as its action line said. */
+export function itemOrigin(batch: Batch, i: number): { index: string; idBase: string; offset: number } {
+  let run: ItemRun | undefined;
+  for (const candidate of batch.runs) {
+    if (candidate.first > i) break;
+    run = candidate;
+  }
+  return { index: run?.index ?? '', idBase: run?.idBase ?? '', offset: batch.offsets[i] ?? 0 };
 }
 
 /** Exponential backoff with full jitter: a random wait in [0, min(max, initial * 2^attempt)]. */

@@ -1,10 +1,19 @@
 import { createWriteStream, mkdirSync, type WriteStream } from 'node:fs';
 import { dirname } from 'node:path';
 import type { Writable } from 'node:stream';
+import type { BatchLimits } from '../batch/dispatcher.js';
 import type { Batch, Output } from './output.js';
 
 /** NDJSON to a stream: stdout (the demo, debugging) or an appended file. A write that completes is an acknowledgement. */
 export class StreamOutput implements Output {
+  /** Fixed, not configurable: batches of at most 1000 events / 1 MiB, one at a time. */
+  static readonly batchLimits: BatchLimits = {
+    maxDocs: 1000,
+    maxBytes: 1024 * 1024,
+    flushMs: 200,
+    concurrency: 1,
+  };
+
   constructor(
     readonly name: string,
     private readonly stream: Writable,

@@ -23,15 +23,6 @@ export function fingerprintOf(head: Buffer, length: number): string | undefined 
   return `fp:${createHash('sha256').update(head.subarray(0, length)).digest('hex').slice(0, 24)}`;
 }
 
-export async function fingerprintKey(
-  handle: FileHandle,
-  size: number,
-  length: number,
-): Promise<string | undefined> {
-  if (size < length) return undefined;
-  return fingerprintOf(await readHead(handle, length), length);
-}
-
 /**
  * A short prefix for document ids: ids are `${idBase}-${offset in base 36}`. It is stored in the
  * checkpoint before anything of the file is shipped. From a fingerprint it is derived from the

@@ -11,6 +11,7 @@ import {
   type ItemInfo,
   itemBytes,
   itemDocument,
+  itemOrigin,
   type Output,
   sleep,
 } from '../output.js';
@@ -80,14 +81,16 @@ export class ElasticsearchOutput implements Output {
     this.#indexFor = indexNamer(config.dataStream ?? (config.index as string));
   }
 
-  actionLine(item: ItemInfo): string {
-    const index = this.#indexFor(item.timestamp);
+  indexFor(timestamp: string): string {
+    return this.#indexFor(timestamp);
+  }
+
+  actionLine(index: string, item: ItemInfo): string {
     if (index !== this.#lastIndex) {
       this.#lastIndex = index;
       this.#actionHead = `{"create":{"_index":${JSON.stringify(index)},"_id":"`;
     }
-    // `<idBase>-<offset in base 36>`: the same line of the same file always gets the same id.
-    return `${this.#actionHead}${item.idBase}-${item.offset.toString(36)}"}}\n`;
+    return `${this.#actionHead}${documentId(item.idBase, item.offset)}"}}\n`;
   }
 
   async send(batch: Batch, abort: AbortSignal): Promise<boolean> {
@@ -148,15 +151,13 @@ export class ElasticsearchOutput implements Output {
   }
 
   #deadLetter(batch: Batch, i: number, result: BulkItem): void {
-    const action = JSON.parse(batch.body.toString('utf8', batch.itemStarts[i], batch.docStarts[i])) as {
-      create: { _index: string; _id: string };
-    };
+    const { index, idBase, offset } = itemOrigin(batch, i);
     this.deadLetters.write({
       time: new Date().toISOString(),
       status: result.status,
       reason: `${result.error?.type ?? 'error'}: ${result.error?.reason ?? 'unknown'}`,
-      index: action.create._index,
-      id: action.create._id,
+      index,
+      id: documentId(idBase, offset),
       document: JSON.parse(itemDocument(batch, i)),
     });
     this.metrics.deadLettered.inc();
@@ -184,6 +185,11 @@ export class ElasticsearchOutput implements Output {
   async close(): Promise<void> {
     await this.client.close();
   }
+}
+
+/** `<idBase>-<offset in base 36>`: the same line of the same file always gets the same id. */
+function documentId(idBase: string, offset: number): string {
+  return `${idBase}-${offset.toString(36)}`;
 }
 
 function describe(error: unknown): string {

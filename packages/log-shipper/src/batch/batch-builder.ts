@@ -1,4 +1,4 @@
-import type { Batch } from '../output/output.js';
+import type { Batch, ItemInfo, ItemRun } from '../output/output.js';
 
 const INITIAL_BYTES = 64 * 1024;
 const INITIAL_ITEMS = 1024;
@@ -8,6 +8,7 @@ export interface BatchSpace {
   buffer: Buffer;
   itemStarts: Uint32Array;
   docStarts: Uint32Array;
+  offsets: Float64Array;
 }
 
 /**
@@ -27,6 +28,7 @@ export class BufferPool {
         buffer: Buffer.allocUnsafe(INITIAL_BYTES),
         itemStarts: new Uint32Array(INITIAL_ITEMS + 1),
         docStarts: new Uint32Array(INITIAL_ITEMS),
+        offsets: new Float64Array(INITIAL_ITEMS),
       }
     );
   }
@@ -45,6 +47,7 @@ export class BatchBuilder {
   readonly #space: BatchSpace;
   #used = 0;
   #count = 0;
+  readonly #runs: ItemRun[] = [];
 
   constructor(pool: BufferPool) {
     this.#space = pool.take();
@@ -59,7 +62,8 @@ export class BatchBuilder {
     return this.#used;
   }
 
-  append(actionLine: string, document: string): void {
+  /** `item` and `index` say where the item goes and what identifies it, for outputs that dead-letter items. */
+  append(actionLine: string, document: string, item?: ItemInfo, index = ''): void {
     const space = this.#space;
     // A UTF-16 code unit takes at most 3 bytes in UTF-8: enough room without measuring first.
     const needed = this.#used + 3 * (actionLine.length + document.length) + 1;
@@ -67,6 +71,13 @@ export class BatchBuilder {
     if (this.#count + 1 >= space.docStarts.length) {
       space.itemStarts = growArray(space.itemStarts, this.#count);
       space.docStarts = growArray(space.docStarts, this.#count);
+      space.offsets = growOffsets(space.offsets, this.#count);
+    }
+    if (item) {
+      space.offsets[this.#count] = item.offset;
+      const run = this.#runs[this.#runs.length - 1];
+      if (run?.idBase !== item.idBase || run.index !== index)
+        this.#runs.push({ first: this.#count, index, idBase: item.idBase });
     }
     const buffer = space.buffer;
     space.itemStarts[this.#count] = this.#used;
@@ -86,6 +97,8 @@ export class BatchBuilder {
       itemStarts: space.itemStarts,
       docStarts: space.docStarts,
       count: this.#count,
+      offsets: space.offsets,
+      runs: this.#runs,
     };
     return { batch, space };
   }
@@ -99,6 +112,12 @@ function grow(buffer: Buffer, needed: number, used: number): Buffer {
 
 function growArray(array: Uint32Array, used: number): Uint32Array {
   const grown = new Uint32Array(2 * array.length);
+  grown.set(array.subarray(0, used));
+  return grown;
+}
+
+function growOffsets(array: Float64Array, used: number): Float64Array {
+  const grown = new Float64Array(2 * array.length);
   grown.set(array.subarray(0, used));
   return grown;
 }
