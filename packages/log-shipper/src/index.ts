@@ -53,7 +53,10 @@ export const definition: SidecarDefinition<typeof configSchema> = {
   schema: configSchema,
   help: 'Config reference: https://github.com/sidecar-kit/sidecar-kit/tree/main/packages/log-shipper#configuration',
   create: ({ config, logger, registry, metricPrefix, readiness }) => {
-    const metrics = new ShipperMetrics(registry, metricPrefix);
+    const store = new CheckpointStore(config.state.dir, logger);
+    const metrics = new ShipperMetrics(registry, metricPrefix, {
+      checkpointLastWriteAt: () => store.lastWriteAt,
+    });
     const deadLetterPath = config.output.deadLetter.path;
     const deadLetters = new DeadLetterWriter(deadLetterPath, config.output.deadLetter.maxBytes, (outcome) => {
       if (outcome !== 'rotated') return;
@@ -62,7 +65,6 @@ export const definition: SidecarDefinition<typeof configSchema> = {
     });
     const { output, limits } = createOutput(config.output, metrics, deadLetters, logger);
     readiness.register(output.name, () => output.ready());
-    const store = new CheckpointStore(config.state.dir, logger);
     const shipper = new Shipper(config, output, store, metrics, limits, logger);
     let watcher: ReturnType<typeof watchDirectories> | undefined;
     const watch: Component = {

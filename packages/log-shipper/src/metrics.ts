@@ -12,8 +12,9 @@ export class ShipperMetrics {
   readonly openFiles: Gauge;
   readonly bufferedBytes: Gauge;
   readonly deadLetterRotations: Counter;
+  readonly checkpointLastWrite: Gauge;
 
-  constructor(registry: Registry, prefix: string) {
+  constructor(registry: Registry, prefix: string, sources: { checkpointLastWriteAt?: () => number } = {}) {
     const registers = [registry];
     this.read = new Counter({
       name: `${prefix}events_read_total`,
@@ -57,6 +58,14 @@ export class ShipperMetrics {
       name: `${prefix}dead_letter_rotations_total`,
       help: 'Times the dead-letter file reached maxBytes and replaced its .1 (older letters dropped).',
       registers,
+    });
+    this.checkpointLastWrite = new Gauge({
+      name: `${prefix}checkpoint_last_write_timestamp_seconds`,
+      help: 'Unix time the checkpoints were last written (progress recorded); the start counts as a write.',
+      registers,
+      collect() {
+        if (sources.checkpointLastWriteAt) this.set(sources.checkpointLastWriteAt() / 1000);
+      },
     });
     this.bufferedBytes = new Gauge({
       name: `${prefix}buffered_bytes`,

@@ -29,6 +29,8 @@ export class CheckpointStore {
   readonly #backup: string;
   readonly #entries = new Map<string, Checkpoint>();
   #dirty = false;
+  /** When the checkpoints were last written to disk (ms since the epoch); the start counts as one. */
+  #lastWriteAt = Date.now();
 
   constructor(
     private readonly dir: string,
@@ -140,6 +142,10 @@ export class CheckpointStore {
     }
   }
 
+  get lastWriteAt(): number {
+    return this.#lastWriteAt;
+  }
+
   /** Writes the checkpoints if they changed since the last write. */
   flush(): void {
     if (!this.#dirty) return;
@@ -165,5 +171,6 @@ export class CheckpointStore {
       closeSync(dirFd);
     }
     this.#dirty = false;
+    this.#lastWriteAt = Date.now();
   }
 }
