@@ -106,6 +106,7 @@ export function escapeHtml(text: string): string {
 export function formatDuration(seconds: number): string {
   if (!Number.isFinite(seconds)) return String(seconds);
   if (seconds < 0) return `-${formatDuration(-seconds)}`;
+  if (seconds < 1 && seconds > 0) return `${Math.max(1, Math.round(seconds * 1000))}ms`;
   if (seconds < 10 && !Number.isInteger(seconds)) return `${Math.round(seconds * 10) / 10}s`;
   const s = Math.floor(seconds);
   const d = Math.floor(s / 86_400);
@@ -159,7 +160,7 @@ footer{padding:0 24px 24px;color:var(--muted);font-size:12px}
 
 /**
  * Refreshes the page in place: fetches this same URL every refreshSeconds and swaps in the new
- * <main>. The HTML was escaped by the server and DOMParser runs no script, so nothing from the
+ * header, <main> and time. The HTML was escaped by the server and DOMParser runs no script, so nothing from the
  * data ever executes. When a refresh fails the old data stays and the footer says so.
  */
 const SCRIPT = `
@@ -173,11 +174,9 @@ const SCRIPT = `
         const response = await fetch(location.href, { cache: 'no-store', headers: { accept: 'text/html' } });
         if (!response.ok) throw new Error('HTTP ' + response.status);
         const next = new DOMParser().parseFromString(await response.text(), 'text/html');
-        const main = next.querySelector('main');
-        const generated = next.getElementById('generated');
-        if (!main || !generated) throw new Error('unexpected answer');
-        document.querySelector('main').replaceWith(document.adoptNode(main));
-        document.getElementById('generated').replaceWith(document.adoptNode(generated));
+        const parts = ['header', 'main', '#generated'].map((selector) => [document.querySelector(selector), next.querySelector(selector)]);
+        if (parts.some(([now, fresh]) => !now || !fresh)) throw new Error('unexpected answer');
+        for (const [now, fresh] of parts) now.replaceWith(document.adoptNode(fresh));
         document.title = next.title;
         state.textContent = 'Live: refreshes every ' + every / 1000 + ' s.';
         state.className = '';
