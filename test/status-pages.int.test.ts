@@ -203,20 +203,17 @@ describe('metrics-adapter status page in Chromium', () => {
     expect(await page.$$eval('img', (images) => images.length)).toBe(0);
 
     // Flip the app's gauge: the open page shows the check failing, refreshed in place (no reload).
-    await page.evaluate(() => {
-      (window as unknown as { marker: number }).marker = 42;
-    });
+    // (Strings: the page's globals are not in this Node program's types.)
+    await page.evaluate('window.marker = 42');
     app.ready = 0;
     await page.waitForFunction(
-      () => {
-        const rows = [...document.querySelectorAll('main section table tbody tr')];
-        const row = rows.find((r) => r.querySelector('td')?.textContent === 'ready');
-        return row?.querySelectorAll('td')[3]?.textContent?.startsWith('FAIL');
-      },
+      `[...document.querySelectorAll('main section table tbody tr')]
+        .find((r) => r.querySelector('td')?.textContent === 'ready')
+        ?.querySelectorAll('td')[3]?.textContent?.startsWith('FAIL')`,
       { timeout: REFRESH_WAIT_MS, polling: 200 },
     );
     expect(await verdictOf(page, 'ready')).toMatch(/^FAILfailapp_ready == 1 is false/);
-    expect(await page.evaluate(() => (window as unknown as { marker?: number }).marker)).toBe(42);
+    expect(await page.evaluate('window.marker')).toBe(42);
     expect(await page.$eval('#refresh-state', (s) => s.textContent)).toContain('Live');
     const failingRow = await page.$$eval('main section table tbody tr', (rows) => {
       const row = rows.find((r) => r.querySelector('td')?.textContent === 'ready');
@@ -231,6 +228,14 @@ describe('metrics-adapter status page in Chromium', () => {
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'metrics-adapter-status.png'), fullPage: true });
     expect(problems).toEqual([]);
+
+    // The CSP is enforced, and a violation would have shown among the problems: an injected
+    // inline script is refused and reported on the console.
+    await page.evaluate(
+      "const s = document.createElement('script'); s.textContent = 'window.injected = 1'; document.body.append(s)",
+    );
+    expect(await page.evaluate('window.injected')).toBeUndefined();
+    await expect.poll(() => problems.join('\n')).toMatch(/Content Security Policy/);
     await page.close();
   });
 
@@ -289,7 +294,7 @@ describe('metrics-adapter status page in Chromium', () => {
     expect(await verdictOf(page, 'ready')).toMatch(/^FAIL/);
     app.ready = 1;
     await page.waitForNavigation({ timeout: REFRESH_WAIT_MS });
-    await page.waitForFunction(() => document.readyState === 'complete');
+    await page.waitForFunction("document.readyState === 'complete'");
     expect(await verdictOf(page, 'ready')).toBe('OKpass');
     await page.screenshot({ path: join(artifacts, 'metrics-adapter-status-nojs.png'), fullPage: true });
     expect(problems).toEqual([]);
