@@ -1,4 +1,8 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   escapeHtml,
@@ -218,5 +222,39 @@ describe('status page on the admin port', () => {
     const body = (await (await fetch(`${base}/?format=json`)).json()) as StatusPageData;
     expect(body.sections.map((section) => section.title)).toEqual(['Readiness checks']);
     expect((await fetch(`${base}/nope`)).status).toBe(404);
+  });
+});
+
+describe('status page with several workers', () => {
+  it("shows every worker's sections, titled with its number", async () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'status-workers-')), 'config.yaml');
+    writeFileSync(file, 'admin: { listen: 127.0.0.1:0 }\n');
+    const fixture = new URL('./fixtures/status-workers-sidecar.mjs', import.meta.url).pathname;
+    const child = spawn(process.execPath, [fixture, '--config', file], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      const admin = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        const onData = (chunk: Buffer) => {
+          out += chunk.toString();
+          const match = /"admin":"(127\.0\.0\.1:\d+)".*"role":"primary"/.exec(out);
+          if (match) resolve(`http://${match[1]}`);
+        };
+        child.stdout.on('data', onData);
+        child.stderr.on('data', onData);
+        child.once('exit', (code) => reject(new Error(`fixture exited ${code}: ${out}`)));
+      });
+      const body = (await (await fetch(`${admin}/?format=json`)).json()) as StatusPageData;
+      const titles = body.sections.map((section) => section.title).sort();
+      expect(titles).toEqual(['Readiness checks', 'Worker 1: Process', 'Worker 2: Process']);
+      const pids = body.sections
+        .filter((section) => section.title.startsWith('Worker'))
+        .map((section) => ('fields' in section ? section.fields[0]?.value : undefined));
+      expect(new Set(pids).size).toBe(2);
+      expect(pids).not.toContain(child.pid);
+      expect(body.sidecar.pid).toBe(child.pid);
+    } finally {
+      child.kill('SIGTERM');
+      await new Promise((resolve) => child.once('exit', resolve));
+    }
   });
 });
