@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure the programs a test group needs are here, before any test of it runs.
-#   scripts/test-deps.sh integration   what `npm test` needs: redis-server, dnsmasq, openssl and a
+#   scripts/test-deps.sh integration   what `npm test` needs: redis-server, dnsmasq, openssl, chromium and a
 #                                      real Elasticsearch (Java 17; Maven and unzip to fetch it once)
 #   scripts/test-deps.sh bench         the peers the benchmarks run next to ours (haproxy, nginx...)
 #   scripts/test-deps.sh all           both
@@ -15,7 +15,7 @@ ES_VERSION=${ES_VERSION:-8.19.21}
 CACHE=${SIDECAR_KIT_CACHE:-$HOME/.cache/sidecar-kit}
 
 # program:Debian package, per group.
-integration=(redis-server:redis-server dnsmasq:dnsmasq-base openssl:openssl curl:curl promtool:prometheus
+integration=(redis-server:redis-server dnsmasq:dnsmasq-base openssl:openssl curl:curl promtool:prometheus chromium:chromium
   java:openjdk-17-jre-headless runuser:util-linux nsenter:util-linux)
 # Fetching Elasticsearch (once, into the cache) also needs Maven and unzip.
 es_fetch=(mvn:maven unzip:unzip)

@@ -1,6 +1,28 @@
 export { z } from 'zod';
 export { Readiness, type ReadinessCheck, type ReadinessReport } from './admin/readiness.js';
 export { type AdminRoute, AdminServer, type AdminServerOptions, sendJson } from './admin/server.js';
+export {
+  escapeHtml,
+  formatAge,
+  formatDuration,
+  isTableSection,
+  renderStatusPage,
+  STATUS_PAGE_CSP,
+  STATUS_PAGE_HEADERS,
+  type StatusCell,
+  type StatusField,
+  type StatusFieldsSection,
+  type StatusModel,
+  StatusPage,
+  type StatusPageData,
+  type StatusPageOptions,
+  type StatusProvider,
+  type StatusScalar,
+  type StatusSection,
+  type StatusState,
+  type StatusTableSection,
+  type StatusValue,
+} from './admin/status-page.js';
 export { type CliIo, EXIT, runCli } from './cli.js';
 export {
   ConfigError,

@@ -18,7 +18,8 @@ export {
   SampleLimitError,
 } from './prometheus/parser.js';
 export { AdapterServer } from './server.js';
-export { Upstream } from './source/upstream.js';
+export { Upstream, type UpstreamState } from './source/upstream.js';
+export { adapterStatus } from './status.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
 
@@ -28,9 +29,10 @@ export const definition: SidecarDefinition<typeof configSchema> = {
   description: "serves the monitoring interface a system expects, computed from the app's own",
   schema: configSchema,
   help: 'Config reference: https://github.com/sidecar-kit/sidecar-kit/tree/main/packages/metrics-adapter#configuration',
-  create: ({ config, logger, registry, metricPrefix, readiness }) => {
+  create: ({ config, logger, registry, metricPrefix, readiness, setStatusPage }) => {
     const server = new AdapterServer(config, new AdapterMetrics(registry, metricPrefix), logger);
     readiness.register('listener', () => (server.address() ? true : 'listener not started'));
+    setStatusPage(() => server.status());
     return [server];
   },
 };

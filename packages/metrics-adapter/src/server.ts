@@ -1,11 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Component, ListenAddress, Logger } from '@sidecar-kit/core';
+import type { Component, ListenAddress, Logger, StatusModel } from '@sidecar-kit/core';
 import type { MetricsAdapterConfig } from './config.js';
 import { HealthEndpoint } from './endpoints/health.js';
 import { JsonMetricsEndpoint } from './endpoints/json-metrics.js';
 import { ProxyEndpoint } from './endpoints/proxy.js';
 import type { AdapterMetrics } from './metrics.js';
+import { adapterStatus } from './status.js';
 
 type Handler = (request: IncomingMessage, response: ServerResponse) => Promise<number>;
 
@@ -25,6 +26,9 @@ export class AdapterServer implements Component {
   readonly #server: Server;
   readonly #routes = new Map<string, Handler>();
   readonly #listen: ListenAddress;
+  readonly #health: HealthEndpoint[] = [];
+  readonly #json: JsonMetricsEndpoint[] = [];
+  readonly #proxies: Array<{ path: string; url: string }> = [];
 
   constructor(
     config: MetricsAdapterConfig,
@@ -35,15 +39,18 @@ export class AdapterServer implements Component {
     for (const endpoint of config.endpoints) {
       if (endpoint.proxy) {
         const proxy = new ProxyEndpoint(endpoint.proxy, endpoint.timeoutMs);
+        this.#proxies.push({ path: endpoint.path, url: endpoint.proxy });
         this.#routes.set(endpoint.path, (request, response) => proxy.handle(request, response));
       } else if (endpoint.checks) {
         const health = new HealthEndpoint(endpoint, metrics);
+        this.#health.push(health);
         this.#routes.set(endpoint.path, async (_request, response) => {
           const { status, text } = await health.evaluate();
           return send(response, status, text, 'application/health+json');
         });
       } else {
         const json = new JsonMetricsEndpoint(endpoint, metrics);
+        this.#json.push(json);
         this.#routes.set(endpoint.path, async (_request, response) => {
           const { status, body, type } = await json.render();
           return send(response, status, body, type);
@@ -87,6 +94,17 @@ export class AdapterServer implements Component {
 
   address(): AddressInfo {
     return this.#server.address() as AddressInfo;
+  }
+
+  /** The status page's sections (admin port, GET /): read from the endpoints' last results. */
+  status(now: number = Date.now()): StatusModel {
+    const address = this.#server.listening ? this.address() : undefined;
+    const listen =
+      address &&
+      (address.family === 'IPv6'
+        ? `[${address.address}]:${address.port}`
+        : `${address.address}:${address.port}`);
+    return adapterStatus({ listen, health: this.#health, json: this.#json, proxies: this.#proxies }, now);
   }
 
   async start(): Promise<void> {

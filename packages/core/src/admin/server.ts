@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { ListenAddress } from '../config/schemas.js';
 import type { Readiness } from './readiness.js';
+import type { StatusPage } from './status-page.js';
 
 /** Extra admin routes a sidecar may add, e.g. the ambassador's GET /clusters. */
 export type AdminRoute = (request: IncomingMessage, response: ServerResponse) => void | Promise<void>;
@@ -14,6 +15,8 @@ export interface AdminServerOptions {
   routes?: Record<string, AdminRoute>;
   /** The /metrics body when it is not just the registry's (several workers: merged from all). */
   metrics?: () => Promise<string>;
+  /** Served at `GET /` (HTML, or JSON with ?format=json); without it `/` lists the routes. */
+  statusPage?: StatusPage;
 }
 
 export function sendJson(
@@ -28,7 +31,7 @@ export function sendJson(
 }
 
 /**
- * The admin port: /livez (alias /healthz), /readyz, /metrics and sidecar routes.
+ * The admin port: the status page at /, /livez (alias /healthz), /readyz, /metrics and sidecar routes.
  * Liveness only says the event loop answers; readiness runs every registered check.
  */
 export class AdminServer {
@@ -55,6 +58,10 @@ export class AdminServer {
       return;
     }
     switch (path) {
+      case '/':
+        if (!this.#options.statusPage) break;
+        await this.#options.statusPage.handle(request, response);
+        return;
       case '/livez':
       case '/healthz':
         sendJson(response, 200, { status: 'ok' });
@@ -82,7 +89,13 @@ export class AdminServer {
     }
     sendJson(response, 404, {
       error: 'not found',
-      routes: ['/livez', '/readyz', '/metrics', ...Object.keys(this.#options.routes ?? {})],
+      routes: [
+        ...(this.#options.statusPage ? ['/'] : []),
+        '/livez',
+        '/readyz',
+        '/metrics',
+        ...Object.keys(this.#options.routes ?? {}),
+      ],
     });
   }
 

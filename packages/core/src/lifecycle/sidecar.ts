@@ -5,6 +5,12 @@ import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { Readiness } from '../admin/readiness.js';
 import { type AdminRoute, AdminServer, sendJson } from '../admin/server.js';
+import {
+  type StatusModel,
+  StatusPage,
+  type StatusProvider,
+  type StatusSection,
+} from '../admin/status-page.js';
 import type { RuntimeSections } from '../config/schemas.js';
 import { createLogger } from '../telemetry/logger.js';
 import { createRegistry, metricPrefix } from '../telemetry/metrics.js';
@@ -25,6 +31,37 @@ export interface SidecarContext<C> {
    * mergeStatus function for that path.
    */
   addStatusRoute(path: string, produce: () => unknown): void;
+  /**
+   * The sections of the status page at `GET /` on the admin port (the header with name, version,
+   * uptime and readiness is added for you). Called on every page view and every refresh: read
+   * what the sidecar already keeps, do no I/O. Works with several workers too (one set per worker).
+   */
+  setStatusPage(provider: StatusProvider): void;
+}
+
+/** The IPC status path a worker answers with its status page's model. */
+const STATUS_PAGE_PATH = '\0status-page';
+
+function isStatusModel(value: unknown): value is StatusModel {
+  return typeof value === 'object' && value !== null && Array.isArray((value as StatusModel).sections);
+}
+
+/** In the primary: every worker's sections, each titled with its worker's number. */
+function mergeWorkerPages(answers: Array<{ worker: number; value?: unknown; error?: string }>): StatusModel {
+  const sections: StatusSection[] = [];
+  for (const answer of answers) {
+    if (answer.error !== undefined) {
+      sections.push({
+        title: `Worker ${answer.worker}`,
+        fields: [{ key: 'status', value: { value: answer.error, state: 'bad' } }],
+      });
+      continue;
+    }
+    if (!isStatusModel(answer.value)) continue;
+    for (const section of answer.value.sections)
+      sections.push({ ...section, title: `Worker ${answer.worker}: ${section.title}` });
+  }
+  return { sections };
 }
 
 /** One worker's answer to a status route, as mergeStatus receives it. */
@@ -103,6 +140,8 @@ export class Sidecar<C extends RuntimeSections = RuntimeSections> {
     const readiness = new Readiness();
     const routes: Record<string, AdminRoute> = {};
     const statusRoutes: Record<string, () => unknown> = {};
+    const startedAt = Date.now();
+    let statusProvider: StatusProvider | undefined;
     let starting = true;
     readiness.register('startup', () => (starting ? 'starting' : true));
     let components: Component[];
@@ -111,6 +150,8 @@ export class Sidecar<C extends RuntimeSections = RuntimeSections> {
       const pool = new WorkerPool({ count: workers, logger, registry, metricPrefix: prefix });
       readiness.register('workers', () => pool.readiness());
       metrics = () => pool.metrics();
+      statusProvider = async () =>
+        mergeWorkerPages(await pool.ask({ kind: 'status', path: STATUS_PAGE_PATH }));
       for (const [path, merge] of Object.entries(definition.mergeStatus ?? {})) {
         routes[path] = async (_request, response) => {
           const answers = (await pool.ask({ kind: 'status', path })).filter(
@@ -134,13 +175,30 @@ export class Sidecar<C extends RuntimeSections = RuntimeSections> {
           statusRoutes[path] = produce;
           routes[path] = async (_request, response) => sendJson(response, 200, await produce());
         },
+        setStatusPage: (provider) => {
+          statusProvider = provider;
+          statusRoutes[STATUS_PAGE_PATH] = provider;
+        },
       });
     }
     // A worker has no admin port of its own: the primary asks it over IPC.
     const admin =
       role === 'worker'
         ? undefined
-        : new AdminServer({ listen: config.admin.listen, registry, readiness, routes, metrics });
+        : new AdminServer({
+            listen: config.admin.listen,
+            registry,
+            readiness,
+            routes,
+            metrics,
+            statusPage: new StatusPage({
+              name: definition.name,
+              version: definition.version,
+              readiness,
+              startedAt,
+              provider: () => statusProvider,
+            }),
+          });
     const sidecar = new Sidecar(config, logger, registry, readiness, admin);
     const channel =
       role === 'worker'

@@ -2,7 +2,7 @@ import type { EndpointConfig } from '../config.js';
 import { type Expression, evaluate, parseExpression } from '../expr/expression.js';
 import type { AdapterMetrics } from '../metrics.js';
 import { parsePrometheusText, type Sample } from '../prometheus/parser.js';
-import { Upstream } from '../source/upstream.js';
+import { Upstream, type UpstreamState } from '../source/upstream.js';
 
 export interface HealthBody {
   status: 'pass' | 'fail';
@@ -24,7 +24,14 @@ export class HealthEndpoint {
   readonly #upstream: Upstream<Sample[]>;
   readonly #checks: Array<{ name: string; expression: Expression }>;
   /** The last evaluation, reused while the upstream answer is the same cached one. */
-  #last: { fetched: unknown; result: { status: number; body: HealthBody; text: string } } | undefined;
+  #last:
+    | {
+        fetched: unknown;
+        evaluatedAt: number;
+        dataAt: number;
+        result: { status: number; body: HealthBody; text: string };
+      }
+    | undefined;
 
   constructor(
     readonly config: EndpointConfig,
@@ -54,8 +61,23 @@ export class HealthEndpoint {
     if (this.#last?.fetched === fetched) return this.#last.result;
     const evaluated = this.#evaluate(fetched);
     const result = { ...evaluated, text: `${JSON.stringify(evaluated.body)}\n` };
-    this.#last = { fetched, result };
+    this.#last = { fetched, evaluatedAt: Date.now(), dataAt: fetched.fetchedAt, result };
     return result;
+  }
+
+  /** The checks and their expressions, in config order. */
+  get checks(): ReadonlyArray<{ name: string; source: string }> {
+    return this.#checks.map(({ name, expression }) => ({ name, source: expression.source }));
+  }
+
+  /** The last evaluation a request got (undefined before the first): read, never evaluated here. */
+  get lastEvaluation(): { body: HealthBody; evaluatedAt: number; dataAt: number } | undefined {
+    const last = this.#last;
+    return last && { body: last.result.body, evaluatedAt: last.evaluatedAt, dataAt: last.dataAt };
+  }
+
+  get upstream(): Readonly<UpstreamState> {
+    return this.#upstream.state;
   }
 
   #evaluate(fetched: Awaited<ReturnType<Upstream<Sample[]>['get']>>): { status: number; body: HealthBody } {

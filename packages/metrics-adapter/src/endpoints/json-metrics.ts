@@ -1,9 +1,9 @@
 import type { EndpointConfig, MetricConfig } from '../config.js';
 import { type PathMatch, type PathSegment, parsePath, select } from '../json/path.js';
 import type { AdapterMetrics } from '../metrics.js';
-import { Upstream } from '../source/upstream.js';
+import { Upstream, type UpstreamState } from '../source/upstream.js';
 
-interface Series {
+export interface Series {
   labels: Record<string, string>;
   value: number;
 }
@@ -86,24 +86,58 @@ export class JsonMetricsEndpoint {
     return out;
   }
 
-  #last: { fetched: unknown; result: { status: number; body: string; type: string } } | undefined;
+  #last:
+    | {
+        fetched: unknown;
+        renderedAt: number;
+        dataAt: number;
+        series: Map<string, Series[]> | undefined;
+        result: { status: number; body: string; type: string };
+      }
+    | undefined;
 
   async render(): Promise<{ status: number; body: string; type: string }> {
     const fetched = await this.#upstream.get();
     if (this.#last?.fetched === fetched) return this.#last.result;
-    const result = this.#render(fetched);
-    this.#last = { fetched, result };
+    const series = fetched.ok ? this.series(fetched.value) : undefined;
+    const result = this.#render(fetched, series);
+    this.#last = { fetched, renderedAt: Date.now(), dataAt: fetched.fetchedAt, series, result };
     return result;
   }
 
-  #render(fetched: Awaited<ReturnType<Upstream<unknown>['get']>>): {
+  /** The mappings, in config order. */
+  get mappings(): ReadonlyArray<MetricConfig> {
+    return this.#metrics.map(({ config }) => config);
+  }
+
+  /**
+   * The series the last request was served (undefined before the first; `series` undefined when
+   * that fetch failed): read, never rendered here.
+   */
+  get lastRender():
+    | { series: Map<string, Series[]> | undefined; renderedAt: number; dataAt: number }
+    | undefined {
+    const last = this.#last;
+    return last && { series: last.series, renderedAt: last.renderedAt, dataAt: last.dataAt };
+  }
+
+  get upstream(): Readonly<UpstreamState> {
+    return this.#upstream.state;
+  }
+
+  #render(
+    fetched: Awaited<ReturnType<Upstream<unknown>['get']>>,
+    all: Map<string, Series[]> | undefined,
+  ): {
     status: number;
     body: string;
     type: string;
   } {
-    if (!fetched.ok) return { status: 503, body: `# ${fetched.reason}\n`, type: 'text/plain; charset=utf-8' };
+    if (!fetched.ok || !all) {
+      const reason = fetched.ok ? 'no series' : fetched.reason;
+      return { status: 503, body: `# ${reason}\n`, type: 'text/plain; charset=utf-8' };
+    }
     const lines: string[] = [];
-    const all = this.series(fetched.value);
     for (const { config } of this.#metrics) {
       if (config.help !== undefined)
         lines.push(`# HELP ${config.name} ${config.help.replace(/\\/g, '\\\\').replace(/\n/g, '\\n')}`);

@@ -38,6 +38,19 @@ export interface UpstreamOptions<T> {
   onFetch?: (outcome: { ok: boolean; seconds: number; reason?: string }) => void;
 }
 
+/** What the status page shows of an upstream: kept as fetches finish, read without fetching. */
+export interface UpstreamState {
+  url: string;
+  /** The last fetch's outcome (undefined before the first one finished). */
+  last:
+    | { ok: true; at: number; seconds: number }
+    | { ok: false; at: number; seconds: number; reason: string }
+    | undefined;
+  lastOkAt: number | undefined;
+  fetches: number;
+  failures: number;
+}
+
 /**
  * The app's endpoint, fetched at most once per cache window however many requests ask:
  * concurrent callers share the one fetch in flight, and failures are cached like successes,
@@ -47,9 +60,16 @@ export class Upstream<T> {
   readonly #options: UpstreamOptions<T>;
   #cached: Fetched<T> | undefined;
   #inFlight: Promise<Fetched<T>> | undefined;
+  readonly #state: UpstreamState;
 
   constructor(options: UpstreamOptions<T>) {
     this.#options = options;
+    this.#state = { url: options.url, last: undefined, lastOkAt: undefined, fetches: 0, failures: 0 };
+  }
+
+  /** The last fetches' outcome, for the status page (never fetches). */
+  get state(): Readonly<UpstreamState> {
+    return this.#state;
   }
 
   get(): Promise<Fetched<T>> {
@@ -67,11 +87,17 @@ export class Upstream<T> {
     const { url, timeoutMs, maxBytes } = this.#options;
     const started = performance.now();
     const finish = (result: Fetched<T>): Fetched<T> => {
-      this.#options.onFetch?.({
-        ok: result.ok,
-        seconds: (performance.now() - started) / 1000,
-        ...(result.ok ? {} : { reason: result.reason }),
-      });
+      const seconds = (performance.now() - started) / 1000;
+      const state = this.#state;
+      state.fetches += 1;
+      if (result.ok) {
+        state.last = { ok: true, at: result.fetchedAt, seconds };
+        state.lastOkAt = result.fetchedAt;
+      } else {
+        state.failures += 1;
+        state.last = { ok: false, at: result.fetchedAt, seconds, reason: result.reason };
+      }
+      this.#options.onFetch?.({ ok: result.ok, seconds, ...(result.ok ? {} : { reason: result.reason }) });
       return result;
     };
     try {
