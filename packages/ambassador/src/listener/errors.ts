@@ -1,5 +1,7 @@
 import type { ServerResponse } from 'node:http';
-import type { FailureKind } from '../cluster/cluster.js';
+
+/** The failures outlier detection counts and `retries.on` names. */
+export type FailureKind = 'connect-failure' | 'reset' | 'timeout' | '5xx';
 
 /** Why the ambassador answered a request itself. */
 export type LocalReason =
@@ -19,13 +21,76 @@ const STATUS: Record<LocalReason, number> = {
   not_a_forward_proxy: 403,
 };
 
-export function reasonFor(kind: FailureKind): LocalReason {
-  return kind === 'timeout'
-    ? 'upstream_timeout'
-    : kind === 'connect-failure'
-      ? 'upstream_connect_failure'
-      : 'upstream_reset';
+/** Every failure the data path deals in; the class says what happened, not a string. */
+export abstract class AmbassadorError extends Error {
+  override get name(): string {
+    return this.constructor.name;
+  }
 }
+
+/** An endpoint failed an attempt: outlier detection counts it and the retry policy may retry it. */
+export abstract class UpstreamFailure extends AmbassadorError {
+  abstract readonly kind: FailureKind;
+}
+
+/** No connection: refused, unreachable, connect timeout, TLS verification failed. Nothing was sent. */
+export class UpstreamConnectError extends UpstreamFailure {
+  readonly kind = 'connect-failure';
+  readonly reason = 'upstream_connect_failure';
+}
+
+/** The upstream closed or broke the connection before answering (or while streaming). */
+export class UpstreamResetError extends UpstreamFailure {
+  readonly kind = 'reset';
+  readonly reason = 'upstream_reset';
+}
+
+/** No response head within `timeouts.requestMs`, or a body silent for `timeouts.idleMs`. */
+export class UpstreamTimeoutError extends UpstreamFailure {
+  readonly kind = 'timeout';
+  readonly reason = 'upstream_timeout';
+}
+
+/** A 5xx answer: the upstream's own response, which the client gets unless it is retried. */
+export class UpstreamStatusError extends UpstreamFailure {
+  readonly kind = '5xx';
+  readonly status: number;
+  constructor(status: number) {
+    super(`upstream answered ${status}`);
+    this.status = status;
+  }
+}
+
+/** The circuit breaker's limit is reached: the request or connection is refused at once. */
+export class CircuitOpenError extends AmbassadorError {
+  readonly reason = 'circuit_open';
+}
+
+/** Every endpoint is unhealthy, ejected or the cluster is empty. */
+export class NoHealthyUpstreamError extends AmbassadorError {
+  readonly reason = 'no_healthy_upstream';
+}
+
+/** A retry would take retries in flight beyond `retries.budgetPercent`: the failure stands. */
+export class RetryBudgetExhaustedError extends AmbassadorError {}
+
+/** The client went away: the attempt is cut, and it says nothing about the endpoint. */
+export class ClientClosedError extends AmbassadorError {
+  constructor() {
+    super('client closed the connection');
+  }
+}
+
+/** Why a cluster gave no lease. */
+export type Refusal = CircuitOpenError | NoHealthyUpstreamError | RetryBudgetExhaustedError;
+
+/** The failures the ambassador answers with its own response. */
+export type AnsweredFailure =
+  | UpstreamConnectError
+  | UpstreamResetError
+  | UpstreamTimeoutError
+  | CircuitOpenError
+  | NoHealthyUpstreamError;
 
 /** Sends the short JSON body every ambassador-made error has; the header lets tools tell them apart. */
 export function sendLocalError(
@@ -59,10 +124,14 @@ const CONNECT_CODES = new Set([
 ]);
 const TIMEOUT_CODES = new Set(['UND_ERR_HEADERS_TIMEOUT', 'UND_ERR_BODY_TIMEOUT']);
 
-/** Maps an undici error to the failure kinds retries and outlier detection speak of. */
-export function classify(error: Error & { code?: string }): FailureKind {
+/** Maps an undici (or socket) error to the failure it means; the original is the `cause`. */
+export function upstreamFailure(
+  error: Error & { code?: string },
+): UpstreamConnectError | UpstreamResetError | UpstreamTimeoutError {
+  if (error instanceof UpstreamConnectError || error instanceof UpstreamResetError) return error;
+  if (error instanceof UpstreamTimeoutError) return error;
   const code = error.code ?? '';
-  if (CONNECT_CODES.has(code)) return 'connect-failure';
-  if (TIMEOUT_CODES.has(code)) return 'timeout';
-  return 'reset';
+  if (CONNECT_CODES.has(code)) return new UpstreamConnectError(error.message, { cause: error });
+  if (TIMEOUT_CODES.has(code)) return new UpstreamTimeoutError(error.message, { cause: error });
+  return new UpstreamResetError(error.message, { cause: error });
 }
