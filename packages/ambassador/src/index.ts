@@ -22,8 +22,6 @@ export {
 } from './config.js';
 export { DnsDiscovery } from './discovery/dns.js';
 export { FileDiscovery, parseEndpointsFile } from './discovery/file.js';
-export { HealthChecker } from './health/checker.js';
-export { hashKey, RingHash } from './lb/index.js';
 export {
   AmbassadorError,
   CircuitOpenError,
@@ -36,7 +34,9 @@ export {
   UpstreamResetError,
   UpstreamStatusError,
   UpstreamTimeoutError,
-} from './listener/errors.js';
+} from './errors.js';
+export { HealthChecker } from './health/checker.js';
+export { hashKey, RingHash } from './lb/index.js';
 export { forwardHeaders } from './listener/headers.js';
 export { HttpListener } from './listener/http.js';
 export { TcpListener } from './listener/tcp.js';

@@ -1,14 +1,14 @@
 import { EventEmitter } from 'node:events';
 import type { Logger } from '@sidecar-kit/core';
 import type { ClusterConfig } from '../config.js';
-import { type Balancer, createBalancer } from '../lb/index.js';
 import {
   CircuitOpenError,
   type FailureKind,
   NoHealthyUpstreamError,
   type Refusal,
   RetryBudgetExhaustedError,
-} from '../listener/errors.js';
+} from '../errors.js';
+import { type Balancer, createBalancer } from '../lb/index.js';
 import { Endpoint, readTls, type UpstreamTls } from './endpoint.js';
 import { type ClusterLoad, Lease, type LeaseOwner } from './lease.js';
 import { RequestStats } from './recorder.js';

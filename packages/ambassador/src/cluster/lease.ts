@@ -1,4 +1,4 @@
-import type { FailureKind, UpstreamFailure } from '../listener/errors.js';
+import type { FailureKind, UpstreamFailure } from '../errors.js';
 import type { Endpoint } from './endpoint.js';
 
 /** What a cluster has in flight. Written by leases only; the cluster reads it for its limits. */

@@ -12,7 +12,7 @@ import {
   NoHealthyUpstreamError,
   sendLocalError,
   upstreamFailure,
-} from './errors.js';
+} from '../errors.js';
 import { responseHeaders } from './headers.js';
 import type { AttemptHandler } from './retry.js';
 

@@ -8,7 +8,7 @@ import {
   type UpstreamFailure,
   UpstreamStatusError,
   upstreamFailure,
-} from './errors.js';
+} from '../errors.js';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 

@@ -12,8 +12,8 @@ import type { Cluster } from '../cluster/cluster.js';
 import type { Endpoint } from '../cluster/endpoint.js';
 import { Lease } from '../cluster/lease.js';
 import type { ListenerConfig } from '../config.js';
+import { type LocalReason, UpstreamConnectError, UpstreamResetError } from '../errors.js';
 import type { AmbassadorMetrics } from '../metrics.js';
-import { type LocalReason, UpstreamConnectError, UpstreamResetError } from './errors.js';
 import { drained, listen } from './lifecycle.js';
 import { RetryPolicy } from './retry.js';
 
