@@ -142,8 +142,8 @@ export class HttpListener implements Component {
     const method = request.method ?? 'GET';
     const withBody = hasBody(request);
     const options: Dispatcher.DispatchOptions = { path, method, headers, body: withBody ? request : null };
-    const key = this.#cluster.config.hash ? this.#hashKey(request) : undefined;
-    new RetryHandler(this.#retryContext, forward, options, key, retrySafety(method, withBody)).dispatch();
+    const safety = retrySafety(method, withBody);
+    new RetryHandler(this.#retryContext, forward, options, this.#hashKey(request), safety).dispatch();
   }
 
   #onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {

@@ -5,6 +5,7 @@ import { Lease } from '../cluster/lease.js';
 import type { ClusterConfig, RetryCondition } from '../config.js';
 import {
   type AnsweredFailure,
+  ClientClosedError,
   type UpstreamFailure,
   UpstreamStatusError,
   upstreamFailure,
@@ -180,8 +181,10 @@ export class RetryHandler implements Dispatcher.DispatchHandler {
     lease.release(new UpstreamStatusError(status));
     const next = this.#next as Lease;
     this.#next = undefined;
-    if (this.#inner.clientGone) next.release();
-    else this.#retryWith(next, String(status));
+    if (this.#inner.clientGone) {
+      next.release();
+      this.#inner.onResponseError(controller, new ClientClosedError());
+    } else this.#retryWith(next, String(status));
   }
 
   onResponseError(controller: Dispatcher.DispatchController, error: Error): void {
