@@ -11,10 +11,7 @@ afterEach(async () => {
   for (const client of clients.splice(0)) client.destroy();
   await ambassador?.stop();
   ambassador = undefined;
-  for (const server of servers.splice(0)) {
-    server.close();
-    server.closeAllConnections?.();
-  }
+  for (const server of servers.splice(0)) server.close();
 });
 
 /** An echo server on 127.0.0.1 that counts the connections it accepted. */
