@@ -135,7 +135,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   }
 
   /**
-   * A lease for one HTTP request attempt: the circuit breaker admits it (requests in flight stay
+   * A lease for one HTTP request attempt (or upgrade tunnel): the circuit breaker admits it (requests in flight stay
    * below `maxConnections + maxPendingRequests`, the pool queues the rest), the balancer picks the
    * endpoint, avoiding `tried` ones while others are available. A retry (`tried` not empty) must
    * also fit the retry budget.
@@ -165,9 +165,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     const load = this.#load;
     const isRetry = tried !== undefined && tried.size > 0;
     if (isRetry) {
-      // A retry takes over the breaker slot of the attempt it replaces (still held while it is
-      // admitted), so only the budget applies: retries in flight below budgetPercent of the
-      // attempts in flight, at least 3.
+      // A retry replaces an attempt that failed (released, or a 5xx being drained), so it takes
+      // no breaker slot of its own; the budget applies instead: retries in flight stay below
+      // budgetPercent of the attempts in flight, at least 3.
       const budget = Math.max(3, (load.requests * this.config.retries.budgetPercent) / 100);
       if (load.retries >= budget)
         return new RetryBudgetExhaustedError(`cluster ${this.name}: ${load.retries} retries in flight`);
