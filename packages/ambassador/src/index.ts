@@ -11,8 +11,9 @@ import { HttpListener } from './listener/http.js';
 import { TcpListener } from './listener/tcp.js';
 import { AmbassadorMetrics } from './metrics.js';
 
-export { Cluster, type FailureKind } from './cluster/cluster.js';
+export { Cluster, type ClusterEvents } from './cluster/cluster.js';
 export { Endpoint } from './cluster/endpoint.js';
+export { Lease } from './cluster/lease.js';
 export {
   type AmbassadorConfig,
   type ClusterConfig,
@@ -21,6 +22,19 @@ export {
 } from './config.js';
 export { DnsDiscovery } from './discovery/dns.js';
 export { FileDiscovery, parseEndpointsFile } from './discovery/file.js';
+export {
+  AmbassadorError,
+  CircuitOpenError,
+  ClientClosedError,
+  type FailureKind,
+  NoHealthyUpstreamError,
+  RetryBudgetExhaustedError,
+  UpstreamConnectError,
+  UpstreamFailure,
+  UpstreamResetError,
+  UpstreamStatusError,
+  UpstreamTimeoutError,
+} from './errors.js';
 export { HealthChecker } from './health/checker.js';
 export { hashKey, RingHash } from './lb/index.js';
 export { forwardHeaders } from './listener/headers.js';
@@ -43,7 +57,7 @@ export const definition: SidecarDefinition<typeof configSchema> = {
     const clusters = new Map<string, Cluster>();
     const components: Component[] = [];
     for (const clusterConfig of config.clusters) {
-      const cluster = new Cluster(clusterConfig, metrics, logger);
+      const cluster = new Cluster(clusterConfig, logger);
       clusters.set(cluster.name, cluster);
       metrics.track(cluster);
       const tcpOnly = config.listeners.some((l) => l.cluster === cluster.name && l.protocol === 'tcp');

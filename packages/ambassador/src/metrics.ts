@@ -170,12 +170,11 @@ export class AmbassadorMetrics {
     });
   }
 
+  /** Reads the cluster at every scrape and counts what it reports (ejections, removed endpoints). */
   track(cluster: Cluster): void {
     this.#clusters.push(cluster);
-  }
-
-  /** Drops what a removed endpoint left in the registry (endpoint churn must not grow it). */
-  forgetEndpoint(cluster: string, endpoint: string): void {
-    this.ejections.remove(cluster, endpoint);
+    cluster.on('ejection', (endpoint) => this.ejections.labels(cluster.name, endpoint.address).inc());
+    // A removed endpoint's series must go, or endpoint churn would grow the registry.
+    cluster.on('endpoint-removed', (address) => this.ejections.remove(cluster.name, address));
   }
 }

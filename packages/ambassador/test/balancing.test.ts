@@ -1,8 +1,7 @@
-import { createLogger, parseConfig, Registry } from '@sidecar-kit/core';
+import { createLogger, parseConfig } from '@sidecar-kit/core';
 import { parsePrometheusText } from '@sidecar-kit/metrics-adapter';
 import { afterEach, describe, expect, it } from 'vitest';
 import { Cluster, configSchema, RingHash } from '../src/index.js';
-import { AmbassadorMetrics } from '../src/metrics.js';
 import {
   endpoints,
   getJson,
@@ -119,11 +118,7 @@ clusters: [{ name: c, endpoints: ["10.0.0.1:80", "10.0.0.2:80", "10.0.0.3:80", "
     );
     const clusterConfig = config.clusters[0];
     if (!clusterConfig) throw new Error('no cluster');
-    const cluster = new Cluster(
-      clusterConfig,
-      new AmbassadorMetrics(new Registry(), 't_'),
-      createLogger({ name: 't', level: 'silent' }),
-    );
+    const cluster = new Cluster(clusterConfig, createLogger({ name: 't', level: 'silent' }));
     const keys = Array.from({ length: 10_000 }, (_, i) => `key-${i}`);
     const before = keys.map((key) => cluster.pick(key)?.address);
     const perEndpoint = new Map<string, number>();

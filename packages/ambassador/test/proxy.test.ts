@@ -301,6 +301,36 @@ clusters: [{ name: ws, endpoints: ["127.0.0.1:${wsPort}"] }]`);
     await new Promise((resolve) => wss.close(resolve));
   });
 
+  it('counts an open WebSocket tunnel as a request in flight until it closes, and refuses upgrades beyond the circuit breaker', async () => {
+    const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    await new Promise((resolve) => wss.on('listening', resolve));
+    wss.on('connection', (socket) => socket.on('message', (data) => socket.send(`echo:${data}`)));
+    const wsPort = (wss.address() as { port: number }).port;
+    ambassador = await startAmbassador(`listeners: [{ name: ws, listen: 127.0.0.1:0, cluster: ws }]
+clusters: [{ name: ws, endpoints: ["127.0.0.1:${wsPort}"], circuitBreaker: { maxConnections: 1, maxPendingRequests: 0 } }]`);
+    const url = `ws://127.0.0.1:${ambassador.ports[0]}/chat`;
+    const client = new WebSocket(url);
+    await new Promise<string>((resolve, reject) => {
+      client.on('open', () => client.send('hello'));
+      client.on('message', (data) => resolve(String(data)));
+      client.on('error', reject);
+    });
+    const current = ambassador;
+    const cluster = async () => (await current.clusters()).clusters[0];
+    expect((await cluster())?.active).toBe(1);
+    expect((await cluster())?.endpoints[0]?.active).toBe(1);
+    const refused = await new Promise<number>((resolve) => {
+      const second = new WebSocket(url);
+      second.on('unexpected-response', (_request, response) => resolve(response.statusCode ?? 0));
+      second.on('error', () => {});
+    });
+    expect(refused).toBe(503);
+    client.close();
+    await waitFor(async () => (await cluster())?.active === 0);
+    expect((await cluster())?.endpoints[0]?.active).toBe(0);
+    await new Promise((resolve) => wss.close(resolve));
+  });
+
   it('on stop, finishes a request in flight before closing', async () => {
     upstreams = [
       await new UpstreamServer('slow', (_q, response) => setTimeout(() => response.end('done'), 500)).start(),

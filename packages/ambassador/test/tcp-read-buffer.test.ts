@@ -9,8 +9,15 @@ import { readInto } from '../src/listener/tcp.js';
  */
 function client(pendingAfterWrite: number, accepts = true) {
   const written: Buffer[] = [];
+  const listeners = new Map<string, () => void>();
   return {
     written,
+    /** Emits an event the code under test listens for once (`drain`). */
+    emit(event: string) {
+      const listener = listeners.get(event);
+      listeners.delete(event);
+      listener?.();
+    },
     socket: {
       write(chunk: Buffer) {
         written.push(chunk);
@@ -19,9 +26,17 @@ function client(pendingAfterWrite: number, accepts = true) {
       get writableLength() {
         return pendingAfterWrite;
       },
-      once() {},
+      once(event: string, listener: () => void) {
+        listeners.set(event, listener);
+      },
     } as unknown as Socket,
   };
+}
+
+/** An upstream socket that counts how often it is resumed. */
+function upstream() {
+  const state = { resumed: 0 };
+  return { state, socket: { resume: () => state.resumed++ } as unknown as Socket };
 }
 
 const connection = () => ({ client: {} as Socket, active: false, idleSince: 0 });
@@ -48,11 +63,24 @@ describe('tcp read buffer', () => {
     expect([...(written[0] as Buffer)]).toEqual([7, 7, 7]);
   });
 
-  it('pauses the upstream when the client pushes back and marks the connection active', () => {
-    const { socket } = client(70_000, false);
+  it('pauses the upstream when the client pushes back, resumes it on drain, and marks the connection active', () => {
+    const { socket, emit } = client(70_000, false);
     const state = connection();
-    const read = readInto(socket, state, () => ({}) as Socket);
+    const { socket: upstreamSocket, state: upstreamState } = upstream();
+    const read = readInto(socket, state, () => upstreamSocket);
     expect(read.callback(1, (read.buffer as () => Uint8Array)())).toBe(false);
     expect(state.active).toBe(true);
+    expect(upstreamState.resumed).toBe(0);
+    emit('drain');
+    expect(upstreamState.resumed).toBe(1);
+  });
+
+  it('leaves the upstream flowing, with no drain wait, while the client takes every chunk', () => {
+    const { socket, emit } = client(0, true);
+    const { socket: upstreamSocket, state: upstreamState } = upstream();
+    const read = readInto(socket, connection(), () => upstreamSocket);
+    expect(read.callback(1, (read.buffer as () => Uint8Array)())).toBe(true);
+    emit('drain');
+    expect(upstreamState.resumed).toBe(0);
   });
 });

@@ -1,43 +1,72 @@
+import { EventEmitter } from 'node:events';
 import type { Logger } from '@sidecar-kit/core';
 import type { ClusterConfig } from '../config.js';
+import {
+  CircuitOpenError,
+  type FailureKind,
+  NoHealthyUpstreamError,
+  type Refusal,
+  RetryBudgetExhaustedError,
+} from '../errors.js';
 import { type Balancer, createBalancer } from '../lb/index.js';
-import type { AmbassadorMetrics } from '../metrics.js';
 import { Endpoint, readTls, type UpstreamTls } from './endpoint.js';
+import { type ClusterLoad, Lease, type LeaseOwner } from './lease.js';
 import { RequestStats } from './recorder.js';
 
-export type FailureKind = 'connect-failure' | 'reset' | 'timeout' | '5xx';
+/** What a cluster tells its observers (metrics) about; they read everything else from snapshots. */
+export interface ClusterEvents {
+  /** Outlier detection ejected this endpoint. */
+  ejection: [endpoint: Endpoint];
+  /** A removed endpoint finished draining and is gone for good. */
+  'endpoint-removed': [address: string];
+}
 
 /**
  * A service cluster: its endpoints (from config or discovery), how requests are spread over them,
- * and what is known about their health. Listeners ask it for an endpoint and report each outcome.
+ * and what is known about their health. Listeners take a lease per attempt (`acquire`) and report
+ * its outcome through it; the lease is the only way in, so every listener gets the same limits.
  */
-export class Cluster {
+export class Cluster extends EventEmitter<ClusterEvents> {
   readonly name: string;
   readonly config: ClusterConfig;
   readonly tls: UpstreamTls | undefined;
-  readonly #balancer: Balancer;
-  readonly #metrics: AmbassadorMetrics;
+  readonly #balancer: Balancer<Endpoint>;
   readonly #logger: Logger;
   #endpoints: Endpoint[] = [];
   #available: Endpoint[] | undefined;
   #availableUntil = 0;
   readonly #draining = new Set<Endpoint>();
-  /** Requests in flight in the whole cluster (circuit breaker, retry budget). */
-  active = 0;
-  activeRetries = 0;
+  readonly #load: ClusterLoad = { requests: 0, retries: 0 };
+  readonly #leaseOwner: LeaseOwner = {
+    load: this.#load,
+    recordSuccess: (endpoint) => {
+      endpoint.consecutiveFailures = 0;
+    },
+    recordFailure: (endpoint, kind) => this.#recordFailure(endpoint, kind),
+  };
   /** Requests the ambassador answered itself (no endpoint): their latency. */
   readonly localStats = new RequestStats();
   /** Set once discovery produced a first answer (static clusters: at once). */
   discovered = false;
 
-  constructor(config: ClusterConfig, metrics: AmbassadorMetrics, logger: Logger) {
+  constructor(config: ClusterConfig, logger: Logger) {
+    super();
     this.name = config.name;
     this.config = config;
     this.tls = readTls(config.tls);
-    this.#balancer = createBalancer(config.lb);
-    this.#metrics = metrics;
+    this.#balancer = createBalancer<Endpoint>(config.lb);
     this.#logger = logger.child({ cluster: config.name });
     if (config.endpoints) this.setEndpoints(config.endpoints);
+  }
+
+  /** Attempts in flight in the whole cluster (circuit breaker, retry budget). */
+  get active(): number {
+    return this.#load.requests;
+  }
+
+  /** Retries among them. */
+  get activeRetries(): number {
+    return this.#load.retries;
   }
 
   get endpoints(): readonly Endpoint[] {
@@ -63,7 +92,7 @@ export class Cluster {
       void endpoint.close(undefined).finally(() => {
         this.#draining.delete(endpoint);
         if (!this.#endpoints.some((kept) => kept.address === endpoint.address))
-          this.#metrics.forgetEndpoint(this.name, endpoint.address);
+          this.emit('endpoint-removed', endpoint.address);
       });
     }
     this.#endpoints = next;
@@ -105,24 +134,58 @@ export class Cluster {
     return this.#balancer.pick(available, key);
   }
 
-  /** Circuit breaker: false when the cluster has as many requests as it may queue. */
-  admits(): boolean {
+  /**
+   * A lease for one HTTP request attempt (or upgrade tunnel): the circuit breaker admits it (requests in flight stay
+   * below `maxConnections + maxPendingRequests`, the pool queues the rest), the balancer picks the
+   * endpoint, avoiding `tried` ones while others are available. A retry (`tried` not empty) must
+   * also fit the retry budget.
+   */
+  acquire(key: string | undefined): Lease | CircuitOpenError | NoHealthyUpstreamError;
+  acquire(key: string | undefined, tried: ReadonlySet<Endpoint> | undefined): Lease | Refusal;
+  acquire(key: string | undefined, tried?: ReadonlySet<Endpoint>): Lease | Refusal {
     const limits = this.config.circuitBreaker;
-    return this.active < limits.maxConnections + limits.maxPendingRequests;
+    return this.#acquire(key, tried, limits.maxConnections + limits.maxPendingRequests);
   }
 
-  /** Retry budget: retries in flight stay under budgetPercent of requests in flight (at least 3). */
-  mayRetry(): boolean {
-    const budget = Math.max(3, (this.active * this.config.retries.budgetPercent) / 100);
-    return this.activeRetries < budget;
+  /**
+   * A lease for one connection (tcp): as `acquire`, but nothing queues for a connection, so the
+   * circuit breaker admits at most `maxConnections`.
+   */
+  acquireConnection(key: string | undefined): Lease | CircuitOpenError | NoHealthyUpstreamError;
+  acquireConnection(key: string | undefined, tried: ReadonlySet<Endpoint> | undefined): Lease | Refusal;
+  acquireConnection(key: string | undefined, tried?: ReadonlySet<Endpoint>): Lease | Refusal {
+    return this.#acquire(key, tried, this.config.circuitBreaker.maxConnections);
   }
 
-  recordSuccess(endpoint: Endpoint): void {
-    endpoint.consecutiveFailures = 0;
+  #acquire(
+    key: string | undefined,
+    tried: ReadonlySet<Endpoint> | undefined,
+    limit: number,
+  ): Lease | Refusal {
+    const load = this.#load;
+    const isRetry = tried !== undefined && tried.size > 0;
+    if (isRetry) {
+      // A retry replaces an attempt that failed (released, or a 5xx being drained), so it takes
+      // no breaker slot of its own; the budget applies instead: retries in flight stay below
+      // budgetPercent of the attempts in flight, at least 3.
+      const budget = Math.max(3, (load.requests * this.config.retries.budgetPercent) / 100);
+      if (load.retries >= budget)
+        return new RetryBudgetExhaustedError(`cluster ${this.name}: ${load.retries} retries in flight`);
+    } else if (load.requests >= limit) {
+      return new CircuitOpenError(`cluster ${this.name}: ${load.requests} in flight, limit ${limit}`);
+    }
+    const endpoint = this.pick(key, tried);
+    if (!endpoint) return new NoHealthyUpstreamError(`cluster ${this.name}: no endpoint available`);
+    return new Lease(this.#leaseOwner, endpoint, isRetry);
+  }
+
+  /** Latency of a whole request, retries included, by the endpoint of its last attempt (if any). */
+  recordLatency(endpoint: Endpoint | undefined, seconds: number): void {
+    (endpoint?.stats ?? this.localStats).observe(seconds);
   }
 
   /** Outlier detection: consecutive failures eject an endpoint for a growing time. */
-  recordFailure(endpoint: Endpoint, kind: FailureKind): void {
+  #recordFailure(endpoint: Endpoint, kind: FailureKind): void {
     endpoint.failures++;
     endpoint.consecutiveFailures++;
     const detection = this.config.outlierDetection;
@@ -142,7 +205,7 @@ export class Cluster {
     endpoint.ejectedUntil = now + detection.baseEjectionMs * Math.min(endpoint.ejections, 10);
     endpoint.consecutiveFailures = 0;
     this.#invalidate();
-    this.#metrics.ejections.labels(this.name, endpoint.address).inc();
+    this.emit('ejection', endpoint);
     this.#logger.warn(
       { endpoint: endpoint.address, reason: kind, ejectedForMs: endpoint.ejectedUntil - now },
       'endpoint ejected',

@@ -1,9 +1,8 @@
-import type { Endpoint } from '../cluster/endpoint.js';
-import type { Balancer } from './balancer.js';
+import type { Balanced, Balancer } from './balancer.js';
 
-export class RandomBalancer implements Balancer {
+export class RandomBalancer<E extends Balanced = Balanced> implements Balancer<E> {
   rebuild(): void {}
-  pick(available: readonly Endpoint[]): Endpoint | undefined {
+  pick(available: readonly E[]): E | undefined {
     return available[Math.floor(Math.random() * available.length)];
   }
 }

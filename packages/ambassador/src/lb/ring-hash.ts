@@ -1,6 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Endpoint } from '../cluster/endpoint.js';
-import type { Balancer } from './balancer.js';
+import type { Balanced, Balancer } from './balancer.js';
 
 const POINTS_PER_ENDPOINT = 160;
 
@@ -20,12 +19,12 @@ export function hashKey(key: string): number {
  * so an endpoint that is unhealthy for a while only sends its own keys to their next point, and
  * removing one of N endpoints moves about 1/N of the keys.
  */
-export class RingHash implements Balancer {
+export class RingHash<E extends Balanced = Balanced> implements Balancer<E> {
   #hashes = new Uint32Array(0);
-  #owners: Endpoint[] = [];
+  #owners: E[] = [];
 
-  rebuild(endpoints: readonly Endpoint[]): void {
-    const points: Array<[number, Endpoint]> = [];
+  rebuild(endpoints: readonly E[]): void {
+    const points: Array<[number, E]> = [];
     for (const endpoint of endpoints) {
       for (let i = 0; i < POINTS_PER_ENDPOINT / 4; i++) {
         const digest = createHash('md5').update(`${endpoint.address}-${i}`).digest();
@@ -37,7 +36,7 @@ export class RingHash implements Balancer {
     this.#owners = points.map((point) => point[1]);
   }
 
-  pick(available: readonly Endpoint[], key: string | undefined): Endpoint | undefined {
+  pick(available: readonly E[], key: string | undefined): E | undefined {
     if (available.length === 0) return undefined;
     if (key === undefined || this.#hashes.length === 0)
       return available[Math.floor(Math.random() * available.length)];
@@ -52,7 +51,7 @@ export class RingHash implements Balancer {
     }
     const allowed = new Set(available);
     for (let step = 0; step < hashes.length; step++) {
-      const owner = this.#owners[(low + step) % hashes.length] as Endpoint;
+      const owner = this.#owners[(low + step) % hashes.length] as E;
       if (allowed.has(owner)) return owner;
     }
     return available[0];

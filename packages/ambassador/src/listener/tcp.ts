@@ -10,9 +10,12 @@ import { connect as tlsConnect } from 'node:tls';
 import type { Component, Logger } from '@sidecar-kit/core';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Endpoint } from '../cluster/endpoint.js';
+import { Lease } from '../cluster/lease.js';
 import type { ListenerConfig } from '../config.js';
+import { type LocalReason, UpstreamConnectError, UpstreamResetError } from '../errors.js';
 import type { AmbassadorMetrics } from '../metrics.js';
 import { drained, listen } from './lifecycle.js';
+import { RetryPolicy } from './retry.js';
 
 /** Bytes read from an upstream at a time; one buffer per connection, reused while writes drain. */
 const READ_BUFFER_BYTES = 64 * 1024;
@@ -62,7 +65,9 @@ export function readInto(client: Socket, connection: Connection, upstream: () =>
 
 /**
  * A TCP listener: each client connection is balanced to one endpoint and bytes are piped both
- * ways. A failed connect is retried on another endpoint (nothing was sent yet, so it is safe).
+ * ways. Each connection holds a lease of the cluster while it is open, so the circuit breaker
+ * (`maxConnections`) and the retry budget apply as for HTTP requests. A failed connect is retried
+ * on another endpoint (nothing was sent yet, so it is safe).
  */
 export class TcpListener implements Component {
   readonly name: string;
@@ -71,6 +76,8 @@ export class TcpListener implements Component {
   readonly #metrics: AmbassadorMetrics;
   readonly #logger: Logger;
   readonly #connections = new Set<Connection>();
+  readonly #retryPolicy: RetryPolicy;
+  readonly #accepted: { inc(): void };
   #server: Server | undefined;
   #idle: (() => void) | undefined;
   #sweep: NodeJS.Timeout | undefined;
@@ -81,6 +88,9 @@ export class TcpListener implements Component {
     this.#cluster = cluster;
     this.#metrics = metrics;
     this.#logger = logger.child({ listener: config.name });
+    this.#retryPolicy = new RetryPolicy(cluster.config.retries);
+    // the labelled child once, not a label lookup per connection
+    this.#accepted = metrics.tcpConnections.labels(config.name);
   }
 
   address(): AddressInfo | undefined {
@@ -125,7 +135,7 @@ export class TcpListener implements Component {
   }
 
   #onConnection(client: Socket): void {
-    this.#metrics.tcpConnections.labels(this.#config.name).inc();
+    this.#accepted.inc();
     const connection: Connection = { client, active: false, idleSince: performance.now() };
     this.#connections.add(connection);
     client.on('close', () => {
@@ -133,19 +143,26 @@ export class TcpListener implements Component {
       if (this.#connections.size === 0) this.#idle?.();
     });
     client.on('error', () => {});
-    this.#connectUpstream(connection, 0, new Set());
+    const lease = this.#cluster.acquireConnection(this.#hashKey(client));
+    if (lease instanceof Lease) this.#connectUpstream(connection, lease, 0, undefined);
+    else this.#refuse(client, lease.reason);
   }
 
-  #connectUpstream(connection: Connection, attempt: number, tried: Set<Endpoint>): void {
+  #refuse(client: Socket, reason: LocalReason): void {
+    this.#metrics.localErrors.labels(this.#config.name, reason).inc();
+    client.destroy();
+  }
+
+  /** Connects the client to the lease's endpoint; a connect failure may retry on another one. */
+  #connectUpstream(
+    connection: Connection,
+    lease: Lease,
+    retries: number,
+    tried: Set<Endpoint> | undefined,
+  ): void {
     const { client } = connection;
     const cluster = this.#cluster;
-    const key = cluster.config.hash?.sourceAddress ? client.remoteAddress : undefined;
-    const endpoint = cluster.pick(key, tried);
-    if (!endpoint || client.destroyed) {
-      if (!endpoint) this.#metrics.localErrors.labels(this.#config.name, 'no_healthy_upstream').inc();
-      client.destroy();
-      return;
-    }
+    const endpoint = lease.endpoint;
     const tls = cluster.tls;
     const upstream: Socket = tls
       ? tlsConnect({ host: endpoint.host, port: endpoint.port, ...tls })
@@ -156,17 +173,7 @@ export class TcpListener implements Component {
           allowHalfOpen: true,
           onread: readInto(client, connection, () => upstream),
         });
-    endpoint.active++;
-    endpoint.requests++;
-    cluster.active++;
     let connected = false;
-    let released = false;
-    const release = () => {
-      if (released) return;
-      released = true;
-      endpoint.active--;
-      cluster.active--;
-    };
     const timer = setTimeout(
       () => upstream.destroy(Object.assign(new Error('connect timeout'), { code: 'ETIMEDOUT' })),
       cluster.config.timeouts.connectMs,
@@ -174,7 +181,7 @@ export class TcpListener implements Component {
     upstream.once(tls ? 'secureConnect' : 'connect', () => {
       connected = true;
       clearTimeout(timer);
-      cluster.recordSuccess(endpoint);
+      lease.connected();
       forward(client, upstream, connection);
       if (tls) forward(upstream, client, connection);
       else upstream.once('end', () => client.end());
@@ -182,28 +189,35 @@ export class TcpListener implements Component {
     });
     upstream.on('error', (error: Error & { code?: string }) => {
       clearTimeout(timer);
-      release();
       if (connected) {
-        cluster.recordFailure(endpoint, 'reset');
+        lease.release(new UpstreamResetError(error.message, { cause: error }));
         client.destroy();
         return;
       }
-      cluster.recordFailure(endpoint, 'connect-failure');
-      const retries = cluster.config.retries;
-      if (retries.on.includes('connect-failure') && attempt < retries.attempts) {
-        tried.add(endpoint);
-        this.#metrics.retries.labels(cluster.name, 'connect-failure').inc();
-        this.#connectUpstream(connection, attempt + 1, tried);
-        return;
+      const failure = new UpstreamConnectError(error.message, { cause: error });
+      lease.release(failure);
+      if (client.destroyed) return;
+      if (this.#retryPolicy.retriesFailure(failure, retries, 'unsent-only')) {
+        const retried = tried ?? new Set();
+        retried.add(endpoint);
+        const next = cluster.acquireConnection(this.#hashKey(client), retried);
+        if (next instanceof Lease) {
+          this.#metrics.retries.labels(cluster.name, failure.kind).inc();
+          this.#connectUpstream(connection, next, retries + 1, retried);
+          return;
+        }
       }
-      this.#metrics.localErrors.labels(this.#config.name, 'upstream_connect_failure').inc();
       this.#logger.warn({ endpoint: endpoint.address, error: error.message }, 'upstream connect failed');
-      client.destroy();
+      this.#refuse(client, 'upstream_connect_failure');
     });
     upstream.on('close', () => {
-      release();
+      lease.release();
       if (connected) client.end();
     });
     client.on('close', () => upstream.destroy());
+  }
+
+  #hashKey(client: Socket): string | undefined {
+    return this.#cluster.config.hash?.sourceAddress ? client.remoteAddress : undefined;
   }
 }

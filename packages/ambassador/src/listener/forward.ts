@@ -1,0 +1,171 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Counter, Logger } from '@sidecar-kit/core';
+import type { Dispatcher } from 'undici';
+import type { Cluster } from '../cluster/cluster.js';
+import type { Endpoint } from '../cluster/endpoint.js';
+import type { ListenerConfig } from '../config.js';
+import {
+  type AnsweredFailure,
+  CircuitOpenError,
+  ClientClosedError,
+  type LocalReason,
+  NoHealthyUpstreamError,
+  sendLocalError,
+  upstreamFailure,
+} from '../errors.js';
+import { responseHeaders } from './headers.js';
+import type { AttemptHandler } from './retry.js';
+
+/** What every forwarded request of one listener shares. */
+export interface ForwardContext {
+  readonly cluster: Cluster;
+  readonly listener: ListenerConfig;
+  readonly logger: Logger;
+  readonly localErrors: Counter<'listener' | 'reason'>;
+  /** Called once the client response is closed (the listener drains on it). */
+  closed(): void;
+}
+
+/**
+ * The thin end of the HTTP path: passes an upstream response on to the client as it streams, with
+ * backpressure, or answers a failure itself; then the request's latency and access log line. It
+ * knows nothing of retries or endpoints' counters (the retry layer and the leases do).
+ */
+export class ForwardHandler implements AttemptHandler {
+  readonly #context: ForwardContext;
+  readonly #request: IncomingMessage;
+  readonly #response: ServerResponse;
+  readonly #path: string;
+  readonly #requestId: string;
+  readonly #started = performance.now();
+  #controller: Dispatcher.DispatchController | undefined;
+  #endpoint: Endpoint | undefined;
+  #attempt = 0;
+  #status = 0;
+  #done = false;
+
+  constructor(
+    context: ForwardContext,
+    request: IncomingMessage,
+    response: ServerResponse,
+    path: string,
+    requestId: string,
+  ) {
+    this.#context = context;
+    this.#request = request;
+    this.#response = response;
+    this.#path = path;
+    this.#requestId = requestId;
+    // 'close' fires once: on() spares the wrapper once() would allocate per request.
+    response.on('close', () => {
+      context.closed();
+      if (!response.writableFinished) this.#controller?.abort(new ClientClosedError());
+    });
+  }
+
+  get clientGone(): boolean {
+    return this.#response.destroyed;
+  }
+
+  onAttempt(endpoint: Endpoint, attempt: number): void {
+    this.#endpoint = endpoint;
+    this.#attempt = attempt;
+    this.#controller = undefined;
+  }
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#response.destroyed) controller.abort(new ClientClosedError());
+  }
+
+  onResponseStart(
+    _controller: Dispatcher.DispatchController,
+    statusCode: number,
+    headers: Record<string, string | string[] | undefined>,
+    statusMessage?: string,
+  ): void {
+    this.#status = statusCode;
+    if (this.#response.destroyed) return;
+    this.#response.writeHead(statusCode, statusMessage, responseHeaders(headers));
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (this.#response.destroyed) return;
+    if (!this.#response.write(chunk)) {
+      controller.pause();
+      this.#response.once('drain', () => controller.resume());
+    }
+  }
+
+  onResponseEnd(): void {
+    this.#response.end();
+    this.#finish();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.#response.destroyed) {
+      this.#finish();
+      return;
+    }
+    if (!this.#response.headersSent) {
+      const failure = upstreamFailure(error);
+      const cause = failure.cause as (Error & { code?: string }) | undefined;
+      this.#context.logger.warn(
+        {
+          endpoint: this.#endpoint?.address,
+          error: failure.message,
+          code: cause?.code,
+          requestId: this.#requestId,
+        },
+        'upstream request failed',
+      );
+      this.fail(failure);
+      return;
+    }
+    // Headers were already passed on: the only honest signal left is to cut the connection.
+    this.#response.destroy(error);
+    this.#finish();
+  }
+
+  fail(failure: AnsweredFailure): void {
+    const { cluster, listener, localErrors } = this.#context;
+    const reason: LocalReason = failure.reason;
+    localErrors.labels(listener.name, reason).inc();
+    if (!this.#response.destroyed && !this.#response.headersSent) {
+      const refused = failure instanceof CircuitOpenError || failure instanceof NoHealthyUpstreamError;
+      const detail = refused
+        ? { cluster: cluster.name, requestId: this.#requestId }
+        : {
+            cluster: cluster.name,
+            endpoint: this.#endpoint?.address,
+            message: failure.message,
+            requestId: this.#requestId,
+          };
+      this.#status = sendLocalError(this.#response, reason, detail);
+    }
+    this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#done) return;
+    this.#done = true;
+    const { cluster, listener, logger } = this.#context;
+    const seconds = (performance.now() - this.#started) / 1000;
+    cluster.recordLatency(this.#endpoint, seconds);
+    if (listener.accessLog)
+      logger.info(
+        {
+          access: true,
+          method: this.#request.method,
+          path: this.#path,
+          status: this.#response.destroyed && !this.#response.writableFinished ? 0 : this.#status,
+          durationMs: Math.round(seconds * 1e6) / 1e3,
+          endpoint: this.#endpoint?.address,
+          attempts: this.#attempt + 1,
+          requestId: this.#requestId,
+          client: this.#request.socket.remoteAddress,
+        },
+        'request',
+      );
+  }
+}
