@@ -64,19 +64,20 @@ describe('load balancing', () => {
 
   it('least_request favours a fast endpoint over a slow one', async () => {
     upstreams = await startUpstreams(2, (name) => (_request, response) => {
-      setTimeout(() => response.end(JSON.stringify({ upstream: name })), name === 'u0' ? 1 : 60);
+      setTimeout(() => response.end(JSON.stringify({ upstream: name })), name === 'u0' ? 1 : 200);
     });
     ambassador = await startAmbassador(listenerYaml('least_request'));
     const url = `${ambassador.urls[0]}/`;
-    // 16 concurrent clients for a while: the slow endpoint holds requests longer, so it is picked less.
-    const until = Date.now() + 1500;
+    // 16 concurrent clients, 12 requests each: the slow endpoint holds requests far longer (200 ms,
+    // more than a loaded machine's scheduling delay), so it is picked less. A count, not a rate.
     await Promise.all(
       Array.from({ length: 16 }, async () => {
-        while (Date.now() < until) await getJson(url);
+        for (let i = 0; i < 12; i++) await getJson(url);
       }),
     );
     const [fast, slow] = upstreams as [Upstream, Upstream];
-    expect(fast.hits).toBeGreaterThan(slow.hits * 3);
+    expect(fast.hits + slow.hits).toBe(16 * 12);
+    expect(fast.hits).toBeGreaterThan(slow.hits * 2);
   });
 
   it('ring_hash keeps each key on one endpoint', async () => {
