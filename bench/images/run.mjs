@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Measures every container image: size, cold start to /readyz 200, idle RSS.
-//   node bench/images/run.mjs [--repo ghcr.io/sidecar-kit] [--tag 0.1.0] [--runs 5] [--idle-ms 10000]
+//   node bench/images/run.mjs [--repo ghcr.io/sidecar-kit[,OTHER...]] [--tag 0.1.0] [--runs 5] [--idle-ms 10000]
 //                             [--base localhost/sidecar-kit/node-runtime:24] [--json FILE] [NAME...]
 // NAME defaults to log-shipper ambassador metrics-adapter demo-app base (base: the runtime base
 // image running a bare node http server, the floor for every image). Needs root (ip netns), podman,
@@ -14,7 +14,12 @@
 // Every container runs as in the e2e tests: --read-only, --cap-drop ALL, in a network namespace this
 // script makes (ip netns, loopback only: nothing leaves it), with a stub Elasticsearch (for
 // log-shipper's readiness) and a stub app /metrics (for metrics-adapter) on 127.0.0.1 in it.
-// The median of --runs runs is reported, after one warm-up run that is not counted.
+// - CPU to ready: user+sys CPU time of that node process, read from /proc just after the 200
+//   (within a few hundred ms: podman inspect). Unlike the wall time it hardly moves when other
+//   work shares the machine's CPUs.
+// The median of --runs runs is reported, after one warm-up run that is not counted. With several
+// repositories (--repo A,B: e.g. images before and after a change) the runs alternate between them,
+// so both see the same load on a shared machine.
 import { spawn, execFileSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -27,7 +32,7 @@ const option = (name, fallback) => {
   const [value] = args.splice(i, 2).slice(1);
   return value;
 };
-const repo = option('repo', 'ghcr.io/sidecar-kit');
+const repos = option('repo', 'ghcr.io/sidecar-kit').split(',');
 const tag = option('tag', '0.1.0');
 const runs = Number(option('runs', '5'));
 const idleMs = Number(option('idle-ms', '10000'));
@@ -76,7 +81,7 @@ admin: { listen: 127.0.0.1:9902 }
   // The floor: the runtime base image itself, node answering 200 from a bare http server.
   base: {
     image: base,
-    args: ['-e', "require('node:http').createServer((q, s) => s.end()).listen(8080, '127.0.0.1')"],
+    args: ['-e', "process.on('SIGTERM', () => process.exit(0)); require('node:http').createServer((q, s) => s.end()).listen(8080, '127.0.0.1')"],
     ready: 'http://127.0.0.1:8080/',
   },
 };
@@ -124,8 +129,13 @@ const cleanup = () => {
   } catch {}
   rmSync(work, { recursive: true, force: true });
 };
-process.on('exit', cleanup);
+process.on('exit', () => {
+  if (current) execFileSync('podman', ['rm', '-f', '-t', '0', current], { stdio: 'ignore' });
+  cleanup();
+});
 process.on('SIGINT', () => process.exit(130));
+process.on('SIGTERM', () => process.exit(143));
+const CLOCK_TICKS = Number(sh('getconf', ['CLK_TCK']));
 
 /** Starts NODE ARGS in the namespace; resolves with the child once it printed its first line. */
 function inNetns(script, scriptArgs = []) {
@@ -158,9 +168,9 @@ function inNetns(script, scriptArgs = []) {
 const stubServer = inNetns(join(work, 'stub.mjs'));
 await stubServer.next();
 
-async function oneRun(name) {
+let current;
+async function oneRun(name, image) {
   const config = configs[name];
-  const image = config.image ?? `${repo}/${name}:${tag}`;
   const container = `sk-bench-${name}-${process.pid}`;
   const argv = ['create', '--pull=never', '--read-only', '--cap-drop', 'ALL', '--network', `ns:/run/netns/${netns}`];
   argv.push('--name', container, '-v', `${work}:/config:ro,Z`);
@@ -170,6 +180,7 @@ async function oneRun(name) {
   argv.push(...(config.args ?? []));
   sh('podman', ['rm', '-f', container]);
   sh('podman', argv);
+  current = container;
   try {
     const poller = inNetns(join(work, 'probe.mjs'), [config.ready]);
     await poller.next(); // polling
@@ -177,13 +188,16 @@ async function oneRun(name) {
     sh('podman', ['start', container]);
     const t1 = BigInt(await poller.next());
     const coldMs = Number(t1 - t0) / 1e6;
-    await sleep(idleMs);
     const pid = sh('podman', ['inspect', container, '--format', '{{.State.Pid}}']);
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    const cpuMs = ((Number(stat[11]) + Number(stat[12])) / CLOCK_TICKS) * 1000;
+    await sleep(idleMs);
     const status = readFileSync(`/proc/${pid}/status`, 'utf8');
     const rssKb = Number(status.match(/^VmRSS:\s+(\d+) kB/m)[1]);
-    return { coldMs, rssMb: rssKb / 1024 };
+    return { coldMs, cpuMs, rssMb: rssKb / 1024 };
   } finally {
     sh('podman', ['rm', '-f', '-t', '10', container]);
+    current = undefined;
   }
 }
 
@@ -192,31 +206,40 @@ const baseSize = Number(sh('podman', ['image', 'inspect', base, '--format', '{{.
 for (const name of names) writeFileSync(join(work, configs[name].file ?? 'none'), configs[name].text ?? '');
 const results = [];
 for (const name of names) {
-  const image = configs[name].image ?? `${repo}/${name}:${tag}`;
-  const size = Number(sh('podman', ['image', 'inspect', image, '--format', '{{.Size}}']));
-  await oneRun(name); // warm-up: page cache, podman's storage
-  const samples = [];
-  for (let i = 0; i < runs; i += 1) samples.push(await oneRun(name));
-  const result = {
-    image,
-    sizeMb: mb(size),
-    overBaseMb: mb(size - baseSize),
-    coldStartMs: median(samples.map((s) => s.coldMs)),
-    coldStartMsRange: [Math.min(...samples.map((s) => s.coldMs)), Math.max(...samples.map((s) => s.coldMs))],
-    idleRssMb: median(samples.map((s) => s.rssMb)),
-    runs,
-  };
-  results.push(result);
-  console.error(`${name}: ${JSON.stringify(result)}`);
+  const images = configs[name].image ? [configs[name].image] : repos.map((repo) => `${repo}/${name}:${tag}`);
+  const samples = new Map(images.map((image) => [image, []]));
+  for (const image of images) await oneRun(name, image); // warm-up: page cache, podman's storage
+  for (let i = 0; i < runs; i += 1) for (const image of images) samples.get(image).push(await oneRun(name, image));
+  for (const image of images) {
+    const size = Number(sh('podman', ['image', 'inspect', image, '--format', '{{.Size}}']));
+    const list = samples.get(image);
+    const pick = (key) => list.map((sample) => sample[key]);
+    const result = {
+      name,
+      image,
+      sizeMb: mb(size),
+      overBaseMb: mb(size - baseSize),
+      coldStartMs: median(pick('coldMs')),
+      coldStartMsRange: [Math.min(...pick('coldMs')), Math.max(...pick('coldMs'))],
+      cpuToReadyMs: median(pick('cpuMs')),
+      idleRssMb: median(pick('rssMb')),
+      samples: list,
+    };
+    results.push(result);
+    console.error(`${image}: ${JSON.stringify({ ...result, samples: undefined })}`);
+  }
 }
 
-console.log(`base ${base}: ${mb(baseSize).toFixed(0)} MB; median of ${runs} runs, idle ${idleMs / 1000} s\n`);
-console.log('| image | size | on top of the base | cold start to /readyz 200 (min-max) | idle RSS |');
-console.log('| --- | --- | --- | --- | --- |');
+const cpus = (await import('node:os')).cpus();
+console.log(
+  `Machine: ${cpus.length} × ${cpus[0]?.model}, podman ${sh('podman', ['version', '--format', '{{.Client.Version}}'])}, load average at the end ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}. Base \`${base}\`: ${mb(baseSize).toFixed(1)} MB. Median of ${runs} runs; idle RSS after ${idleMs / 1000} s. Date: ${new Date().toISOString().slice(0, 10)}.\n`,
+);
+console.log('| image | size | on top of the base | cold start to /readyz 200 (min-max) | CPU to ready | idle RSS |');
+console.log('| --- | --- | --- | --- | --- | --- |');
 for (const r of results) {
   const [lo, hi] = r.coldStartMsRange.map((x) => x.toFixed(0));
   console.log(
-    `| \`${r.image}\` | ${r.sizeMb.toFixed(0)} MB | ${r.overBaseMb.toFixed(1)} MB | ${r.coldStartMs.toFixed(0)} ms (${lo}-${hi}) | ${r.idleRssMb.toFixed(1)} MB |`,
+    `| \`${r.image}\` | ${r.sizeMb.toFixed(1)} MB | ${r.overBaseMb.toFixed(1)} MB | ${r.coldStartMs.toFixed(0)} ms (${lo}-${hi}) | ${r.cpuToReadyMs.toFixed(0)} ms | ${r.idleRssMb.toFixed(1)} MiB |`,
   );
 }
-if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify({ base, baseSizeMb: mb(baseSize), idleMs, results }, null, 2)}\n`);
+if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify({ base, baseSizeMb: mb(baseSize), idleMs, runs, results }, null, 2)}\n`);
