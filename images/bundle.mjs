@@ -167,7 +167,9 @@ const notices = [];
 for (const dir of [...packageDirs].sort()) {
   const meta = JSON.parse(readFileSync(join(root, dir, 'package.json'), 'utf8'));
   const licenseFile = readdirSync(join(root, dir)).find((f) => /^(licen[cs]e|copying|notice)/i.test(f));
-  const text = licenseFile ? readFileSync(join(root, dir, licenseFile), 'utf8').trim() : '(no licence file in the package)';
+  const text = licenseFile
+    ? readFileSync(join(root, dir, licenseFile), 'utf8').trim()
+    : '(no licence file in the package)';
   notices.push(`${meta.name}@${meta.version} (${meta.license ?? 'unknown licence'})\n\n${text}\n`);
 }
 writeFileSync(join(out, 'THIRD-PARTY-LICENSES.txt'), notices.join(`\n${'-'.repeat(78)}\n\n`));

@@ -20,7 +20,7 @@
 // The median of --runs runs is reported, after one warm-up run that is not counted. With several
 // repositories (--repo A,B: e.g. images before and after a change) the runs alternate between them,
 // so both see the same load on a shared machine.
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -81,7 +81,10 @@ admin: { listen: 127.0.0.1:9902 }
   // The floor: the runtime base image itself, node answering 200 from a bare http server.
   base: {
     image: base,
-    args: ['-e', "process.on('SIGTERM', () => process.exit(0)); require('node:http').createServer((q, s) => s.end()).listen(8080, '127.0.0.1')"],
+    args: [
+      '-e',
+      "process.on('SIGTERM', () => process.exit(0)); require('node:http').createServer((q, s) => s.end()).listen(8080, '127.0.0.1')",
+    ],
     ready: 'http://127.0.0.1:8080/',
   },
 };
@@ -172,7 +175,15 @@ let current;
 async function oneRun(name, image) {
   const config = configs[name];
   const container = `sk-bench-${name}-${process.pid}`;
-  const argv = ['create', '--pull=never', '--read-only', '--cap-drop', 'ALL', '--network', `ns:/run/netns/${netns}`];
+  const argv = [
+    'create',
+    '--pull=never',
+    '--read-only',
+    '--cap-drop',
+    'ALL',
+    '--network',
+    `ns:/run/netns/${netns}`,
+  ];
   argv.push('--name', container, '-v', `${work}:/config:ro,Z`);
   for (const env of config.env ?? []) argv.push('-e', env);
   argv.push(image);
@@ -209,7 +220,8 @@ for (const name of names) {
   const images = configs[name].image ? [configs[name].image] : repos.map((repo) => `${repo}/${name}:${tag}`);
   const samples = new Map(images.map((image) => [image, []]));
   for (const image of images) await oneRun(name, image); // warm-up: page cache, podman's storage
-  for (let i = 0; i < runs; i += 1) for (const image of images) samples.get(image).push(await oneRun(name, image));
+  for (let i = 0; i < runs; i += 1)
+    for (const image of images) samples.get(image).push(await oneRun(name, image));
   for (const image of images) {
     const size = Number(sh('podman', ['image', 'inspect', image, '--format', '{{.Size}}']));
     const list = samples.get(image);
@@ -232,9 +244,18 @@ for (const name of names) {
 
 const cpus = (await import('node:os')).cpus();
 console.log(
-  `Machine: ${cpus.length} × ${cpus[0]?.model}, podman ${sh('podman', ['version', '--format', '{{.Client.Version}}'])}, load average at the end ${(await import('node:os')).loadavg().map((x) => x.toFixed(1)).join(' ')}. Base \`${base}\`: ${mb(baseSize).toFixed(1)} MB. Median of ${runs} runs; idle RSS after ${idleMs / 1000} s. Date: ${new Date().toISOString().slice(0, 10)}.\n`,
+  `Machine: ${cpus.length} × ${cpus[0]?.model}, podman ${sh('podman', ['version', '--format', '{{.Client.Version}}'])}, load average at the end ${(
+    await import('node:os')
+  )
+    .loadavg()
+    .map((x) => x.toFixed(1))
+    .join(
+      ' ',
+    )}. Base \`${base}\`: ${mb(baseSize).toFixed(1)} MB. Median of ${runs} runs; idle RSS after ${idleMs / 1000} s. Date: ${new Date().toISOString().slice(0, 10)}.\n`,
 );
-console.log('| image | size | on top of the base | cold start to /readyz 200 (min-max) | CPU to ready | idle RSS |');
+console.log(
+  '| image | size | on top of the base | cold start to /readyz 200 (min-max) | CPU to ready | idle RSS |',
+);
 console.log('| --- | --- | --- | --- | --- | --- |');
 for (const r of results) {
   const [lo, hi] = r.coldStartMsRange.map((x) => x.toFixed(0));
@@ -242,4 +263,8 @@ for (const r of results) {
     `| \`${r.image}\` | ${r.sizeMb.toFixed(1)} MB | ${r.overBaseMb.toFixed(1)} MB | ${r.coldStartMs.toFixed(0)} ms (${lo}-${hi}) | ${r.cpuToReadyMs.toFixed(0)} ms | ${r.idleRssMb.toFixed(1)} MiB |`,
   );
 }
-if (jsonFile) writeFileSync(jsonFile, `${JSON.stringify({ base, baseSizeMb: mb(baseSize), idleMs, runs, results }, null, 2)}\n`);
+if (jsonFile)
+  writeFileSync(
+    jsonFile,
+    `${JSON.stringify({ base, baseSizeMb: mb(baseSize), idleMs, runs, results }, null, 2)}\n`,
+  );
