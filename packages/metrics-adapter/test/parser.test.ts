@@ -80,7 +80,9 @@ describe('Prometheus text format parser', () => {
 
   it('rejects malformed text with the line number', () => {
     expect(() => parsePrometheusText('ok 1\nbroken{a="x" 1\n')).toThrow(ParseError);
-    expect(() => parsePrometheusText('ok 1\nnot_a_number abc\n')).toThrow(/line 2, column 14: "abc" is not a number/);
+    expect(() => parsePrometheusText('ok 1\nnot_a_number abc\n')).toThrow(
+      /line 2, column 14: "abc" is not a number/,
+    );
   });
 
   it.each([

@@ -285,31 +285,48 @@ class LineReader {
     }
     for (;;) {
       const nameStart = this.index;
+      // Fast path: the name runs to the next "=" and is valid as it is.
+      const equals = line.indexOf('=', nameStart);
+      const fast = equals < 0 ? '' : line.slice(nameStart, equals);
       let i = nameStart;
-      while (i < length) {
-        const code = line.charCodeAt(i);
-        if (code === EQUALS || code === SPACE || code === TAB || code === CLOSE || code === COMMA || code === QUOTE)
-          break;
-        i += 1;
+      let labelName = fast;
+      if (fast !== '' && validName(fast, false)) {
+        if (fast in labels) this.fail(`label ${fast} appears twice`, nameStart);
+        this.index = equals + 1;
+      } else {
+        while (i < length) {
+          const code = line.charCodeAt(i);
+          if (
+            code === EQUALS ||
+            code === SPACE ||
+            code === TAB ||
+            code === CLOSE ||
+            code === COMMA ||
+            code === QUOTE
+          )
+            break;
+          i += 1;
+        }
+        const slowName = line.slice(nameStart, i);
+        if (!validName(slowName, false)) {
+          this.fail(
+            slowName === ''
+              ? i >= length
+                ? 'unterminated label set'
+                : line.charCodeAt(i) === EQUALS
+                  ? 'empty label name'
+                  : 'expected a label name'
+              : `"${slowName}" is not a valid label name`,
+            nameStart,
+          );
+        }
+        if (slowName in labels) this.fail(`label ${slowName} appears twice`, nameStart);
+        this.index = i;
+        if (!strict) this.skipBlanks();
+        if (this.code() !== EQUALS) this.fail(`label ${slowName}: expected "="`);
+        this.index += 1;
+        labelName = slowName;
       }
-      const labelName = line.slice(nameStart, i);
-      if (!validName(labelName, false)) {
-        this.fail(
-          labelName === ''
-            ? i >= length
-              ? 'unterminated label set'
-              : line.charCodeAt(i) === EQUALS
-                ? 'empty label name'
-                : 'expected a label name'
-            : `"${labelName}" is not a valid label name`,
-          nameStart,
-        );
-      }
-      if (labelName in labels) this.fail(`label ${labelName} appears twice`, nameStart);
-      this.index = i;
-      if (!strict) this.skipBlanks();
-      if (this.code() !== EQUALS) this.fail(`label ${labelName}: expected "="`);
-      this.index += 1;
       if (!strict) this.skipBlanks();
       if (this.code() !== QUOTE) this.fail(`label ${labelName}: expected a quoted value`);
       labels[labelName] = this.quoted(labelName);
@@ -338,6 +355,15 @@ class LineReader {
     const { line } = this;
     const length = line.length;
     let i = this.index + 1;
+    // Fast path: no backslash before the closing quote.
+    const close = line.indexOf('"', i);
+    if (close >= 0) {
+      const backslash = line.indexOf('\\', i);
+      if (backslash < 0 || backslash > close) {
+        this.index = close + 1;
+        return line.slice(i, close);
+      }
+    }
     let value = '';
     let chunkStart = i;
     for (;;) {
@@ -476,7 +502,15 @@ function parseTextFormat(text: string, options: ParseOptions): ParsedMetrics {
   return { samples, families };
 }
 
-type OmType = 'counter' | 'gauge' | 'histogram' | 'gaugehistogram' | 'stateset' | 'info' | 'summary' | 'unknown';
+type OmType =
+  | 'counter'
+  | 'gauge'
+  | 'histogram'
+  | 'gaugehistogram'
+  | 'stateset'
+  | 'info'
+  | 'summary'
+  | 'unknown';
 
 /** The sample name suffixes of each OpenMetrics type. */
 const SUFFIXES: Record<OmType, readonly string[]> = {
@@ -573,7 +607,15 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
       if (family.type === 'histogram' && point.negative && point.sum !== undefined)
         at('a _sum with negative bucket thresholds');
     }
-    family.point = newPoint();
+    point.seen.clear();
+    point.lastLine = 0;
+    point.lastLe = Number.NEGATIVE_INFINITY;
+    point.lastBucket = 0;
+    point.buckets = 0;
+    point.inf = undefined;
+    point.negative = false;
+    point.count = undefined;
+    point.sum = undefined;
   };
   const finishFamily = () => {
     if (!current) return;
@@ -663,7 +705,8 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
           reader.fail(`unit "${value}" is not made of metric name characters`, space + 1 + i);
       }
       if (value !== '') {
-        if (!name.endsWith(`_${value}`)) reader.fail(`${name} does not end with _${value}, its unit`, space + 1);
+        if (!name.endsWith(`_${value}`))
+          reader.fail(`${name} does not end with _${value}, its unit`, space + 1);
         if (family.type === 'info' || family.type === 'stateset')
           reader.fail(`a ${family.type} must not have a unit`, space + 1);
         family.unit = value;
@@ -689,7 +732,8 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
     family = family as Family;
     family.sampled = true;
     const { type } = family;
-    const fail = (reason: string, index = 0): never => reader.fail(`${type} ${family.name}: ${reason}`, index);
+    const fail = (reason: string, index = 0): never =>
+      reader.fail(`${type} ${family.name}: ${reason}`, index);
     const valueAt = reader.valueIndex;
     const nonNegative = (what: string) => {
       if (Number.isNaN(value)) fail(`${what} must not be NaN`, valueAt);
@@ -723,8 +767,7 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
       pointLabel = family.name;
     }
     const pointValue = pointLabel === '' ? '' : labels[pointLabel];
-    if (pointValue === undefined)
-      fail(`${name} needs a "${pointLabel}" label`, name.length);
+    if (pointValue === undefined) fail(`${name} needs a "${pointLabel}" label`, name.length);
 
     const key = metricKey(labels, pointLabel);
     if (key !== family.metric) {
@@ -732,7 +775,8 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
         finishPoint(family);
         family.done.add(family.metric);
       }
-      if (family.done.has(key)) fail(`the metric ${name}{${key}} appears again (metrics must not be interleaved)`);
+      if (family.done.has(key))
+        fail(`the metric ${name}{${key}} appears again (metrics must not be interleaved)`);
       family.metric = key;
       family.timestamped = sample.timestamp !== undefined;
       family.lastTimestamp = Number.NEGATIVE_INFINITY;
@@ -746,11 +790,10 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
       family.lastTimestamp = timestamp;
     }
     const identity = `${suffix}\u0000${pointValue}`;
-    let { point } = family;
+    const { point } = family;
     if (point.seen.has(identity)) {
       if (timestamp === undefined) fail(`${name} repeats without a timestamp`);
       finishPoint(family);
-      point = family.point;
     }
     point.seen.add(identity);
     point.lastLine = lineNumber;
@@ -794,7 +837,8 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
             fail(`the exemplar value ${reader.exemplarValue} is above le="${le}"`, reader.exemplarIndex);
           if (bound < 0) {
             point.negative = true;
-            if (type === 'histogram' && point.sum !== undefined) fail('a _sum with negative bucket thresholds');
+            if (type === 'histogram' && point.sum !== undefined)
+              fail('a _sum with negative bucket thresholds');
           }
           point.lastLe = bound;
           point.lastBucket = value;
