@@ -135,6 +135,9 @@ class LineReader {
   /** The last sample's exemplar, if any. */
   exemplarValue: number | undefined;
   exemplarIndex = 0;
+  /** The last metric name and the label names by position, reused while lines repeat them. */
+  lastName = '';
+  readonly labelNames: string[] = [];
 
   constructor(readonly strict: boolean) {}
 
@@ -178,15 +181,26 @@ class LineReader {
     const { line, strict } = this;
     const length = line.length;
     const start = this.index;
-    let i = start;
-    while (i < length) {
-      const code = line.charCodeAt(i);
-      if (code === OPEN || code === SPACE || code === TAB) break;
-      i += 1;
+    let name = this.lastName;
+    let i = start + name.length;
+    const after = line.charCodeAt(i);
+    // The same name as the line before (the usual case): no new string, no second validation.
+    if (
+      name === '' ||
+      !(after === OPEN || after === SPACE || after === TAB || i === length) ||
+      !line.startsWith(name, start)
+    ) {
+      i = start;
+      while (i < length) {
+        const code = line.charCodeAt(i);
+        if (code === OPEN || code === SPACE || code === TAB) break;
+        i += 1;
+      }
+      name = line.slice(start, i);
+      if (name === '') this.fail('expected a metric name', start);
+      if (!validName(name, true)) this.fail(`"${name}" is not a valid metric name`, start);
+      this.lastName = name;
     }
-    const name = line.slice(start, i);
-    if (name === '') this.fail('expected a metric name', start);
-    if (!validName(name, true)) this.fail(`"${name}" is not a valid metric name`, start);
     this.index = i;
     const labels: Record<string, string> = Object.create(null);
     if (!strict) this.skipBlanks();
@@ -283,16 +297,27 @@ class LineReader {
       this.index += 1;
       return;
     }
-    for (;;) {
+    const cache = this.labelNames;
+    for (let position = 0; ; position += 1) {
       const nameStart = this.index;
-      // Fast path: the name runs to the next "=" and is valid as it is.
-      const equals = line.indexOf('=', nameStart);
-      const fast = equals < 0 ? '' : line.slice(nameStart, equals);
+      let labelName = cache[position] ?? '';
       let i = nameStart;
-      let labelName = fast;
-      if (fast !== '' && validName(fast, false)) {
-        if (fast in labels) this.fail(`label ${fast} appears twice`, nameStart);
-        this.index = equals + 1;
+      if (
+        labelName !== '' &&
+        line.charCodeAt(nameStart + labelName.length) === EQUALS &&
+        line.startsWith(labelName, nameStart)
+      ) {
+        // The same label name at this position as on an earlier line: already validated.
+        if (labelName in labels) this.fail(`label ${labelName} appears twice`, nameStart);
+        this.index = nameStart + labelName.length + 1;
+      } else if (
+        // Fast path: the name runs to the next "=" and is valid as it is.
+        (labelName = line.slice(nameStart, Math.max(nameStart, line.indexOf('=', nameStart)))) !== '' &&
+        validName(labelName, false)
+      ) {
+        if (labelName in labels) this.fail(`label ${labelName} appears twice`, nameStart);
+        this.index = nameStart + labelName.length + 1;
+        cache[position] = labelName;
       } else {
         while (i < length) {
           const code = line.charCodeAt(i);
@@ -569,7 +594,13 @@ const newPoint = (): Point => ({
 
 /** A canonical key for a label set without one label (and without empty values, which mean absent). */
 function metricKey(labels: Record<string, string>, without: string): string {
-  const names = Object.keys(labels).sort();
+  const names = Object.keys(labels);
+  for (let i = 1; i < names.length; i += 1) {
+    if ((names[i - 1] as string) > (names[i] as string)) {
+      names.sort();
+      break;
+    }
+  }
   let key = '';
   for (const name of names) {
     const value = labels[name] as string;
@@ -715,36 +746,48 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
     }
   };
 
+  // The sample being checked, shared by the helpers below (no closures per line).
+  let family: Family = undefined as unknown as Family;
+  let value = 0;
+  let sampleText = '';
+  const fail = (reason: string, index = 0): never =>
+    reader.fail(`${family.type} ${family.name}: ${reason}`, index);
+  const nonNegative = (what: string) => {
+    if (Number.isNaN(value)) fail(`${what} must not be NaN`, reader.valueIndex);
+    if (value < 0) fail(`${what} must not be negative`, reader.valueIndex);
+  };
+  const integer = (what: string) => {
+    nonNegative(what);
+    if (!Number.isInteger(value) && value !== Number.POSITIVE_INFINITY)
+      fail(`${what} must be an integer`, reader.valueIndex);
+  };
+  const labelAt = (label: string) => Math.max(0, sampleText.indexOf(`${label}=`));
+
   const sampleLine = (line: string) => {
     reader.index = 0;
     const sample = reader.sample();
-    const { name, labels, value } = sample;
-    let family = current;
+    const { name, labels } = sample;
+    value = sample.value;
+    sampleText = line;
     let suffix: string | undefined;
-    if (family && name.startsWith(family.name)) {
-      const rest = name.slice(family.name.length);
-      if (SUFFIXES[family.type].includes(rest)) suffix = rest;
+    if (current) {
+      const base = current.name;
+      if (name === base) {
+        if (SUFFIXES[current.type][0] === '' || current.type === 'summary') suffix = '';
+      } else if (name.startsWith(base)) {
+        const rest = name.slice(base.length);
+        if (SUFFIXES[current.type].includes(rest)) suffix = rest;
+      }
     }
-    if (suffix === undefined) {
+    if (suffix === undefined || !current) {
       family = startFamily(name, true);
       suffix = '';
+    } else {
+      family = current;
     }
-    family = family as Family;
     family.sampled = true;
     const { type } = family;
-    const fail = (reason: string, index = 0): never =>
-      reader.fail(`${type} ${family.name}: ${reason}`, index);
     const valueAt = reader.valueIndex;
-    const nonNegative = (what: string) => {
-      if (Number.isNaN(value)) fail(`${what} must not be NaN`, valueAt);
-      if (value < 0) fail(`${what} must not be negative`, valueAt);
-    };
-    const integer = (what: string) => {
-      nonNegative(what);
-      if (!Number.isInteger(value) && value !== Number.POSITIVE_INFINITY)
-        fail(`${what} must be an integer`, valueAt);
-    };
-    const labelAt = (label: string) => Math.max(0, line.indexOf(`${label}=`));
 
     // Exemplars: on a counter's _total and a histogram's buckets only.
     if (reader.exemplarValue !== undefined) {
