@@ -300,21 +300,16 @@ class LineReader {
     const cache = this.labelNames;
     for (let position = 0; ; position += 1) {
       const nameStart = this.index;
-      let labelName = cache[position] ?? '';
+      // The same label name at this position as on an earlier line is already validated; else the
+      // fast path: the name runs to the next "=" and is valid as it is.
+      const cached = cache[position] ?? '';
+      const hit =
+        cached !== '' &&
+        line.charCodeAt(nameStart + cached.length) === EQUALS &&
+        line.startsWith(cached, nameStart);
+      let labelName = hit ? cached : line.slice(nameStart, Math.max(nameStart, line.indexOf('=', nameStart)));
       let i = nameStart;
-      if (
-        labelName !== '' &&
-        line.charCodeAt(nameStart + labelName.length) === EQUALS &&
-        line.startsWith(labelName, nameStart)
-      ) {
-        // The same label name at this position as on an earlier line: already validated.
-        if (labelName in labels) this.fail(`label ${labelName} appears twice`, nameStart);
-        this.index = nameStart + labelName.length + 1;
-      } else if (
-        // Fast path: the name runs to the next "=" and is valid as it is.
-        (labelName = line.slice(nameStart, Math.max(nameStart, line.indexOf('=', nameStart)))) !== '' &&
-        validName(labelName, false)
-      ) {
+      if (hit || (labelName !== '' && validName(labelName, false))) {
         if (labelName in labels) this.fail(`label ${labelName} appears twice`, nameStart);
         this.index = nameStart + labelName.length + 1;
         cache[position] = labelName;
