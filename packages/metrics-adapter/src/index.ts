@@ -10,6 +10,9 @@ export { JsonMetricsEndpoint } from './endpoints/json-metrics.js';
 export { type Expression, ExpressionError, evaluate, parseExpression } from './expr/expression.js';
 export { parsePath, select } from './json/path.js';
 export {
+  type ExpositionFormat,
+  formatOf,
+  type MetricFamilyInfo,
   type ParsedMetrics,
   ParseError,
   type ParseOptions,

@@ -43,14 +43,14 @@ async function startAdapter(yaml: string): Promise<string> {
 
 /** A stand-in app whose /metrics answer the test controls, counting every fetch. */
 async function scriptedUpstream(
-  answer: (count: number) => { delayMs?: number; body: string | Buffer; status?: number },
+  answer: (count: number) => { delayMs?: number; body: string | Buffer; status?: number; type?: string },
 ) {
   let fetches = 0;
   const server = createServer((_request, response) => {
     fetches += 1;
-    const { delayMs = 0, body, status = 200 } = answer(fetches);
+    const { delayMs = 0, body, status = 200, type = 'text/plain' } = answer(fetches);
     setTimeout(() => {
-      response.writeHead(status, { 'content-type': 'text/plain' });
+      response.writeHead(status, { 'content-type': type });
       response.end(body);
     }, delayMs);
   });
@@ -130,6 +130,55 @@ describe("/health computed from the app's Prometheus metrics", () => {
     expect(result.body.output).toContain('malformed');
     const own = await fetch(`${base}/healthz`);
     expect(own.status).toBe(200);
+  });
+
+  it('reads the grammar the Content-Type announces: OpenMetrics errors are 503 with line and column, never 500', async () => {
+    const OPENMETRICS = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
+    const valid =
+      '# TYPE app_ready gauge\napp_ready 1\n# TYPE queue_depth gauge\nqueue_depth{queue="jobs"} 3\n# EOF\n';
+    const bodies = [
+      { body: valid, type: OPENMETRICS, status: 200, output: undefined },
+      // no # EOF: fine in Prometheus text, malformed in OpenMetrics
+      {
+        body: valid.replace('# EOF\n', ''),
+        type: 'text/plain; version=0.0.4',
+        status: 200,
+        output: undefined,
+      },
+      {
+        body: valid.replace('# EOF\n', ''),
+        type: OPENMETRICS,
+        status: 503,
+        output: 'malformed content: line 5, column 1: no "# EOF" at the end',
+      },
+      {
+        body: valid.replace('queue_depth{queue="jobs"} 3', 'queue_depth{queue="jobs"}  3'),
+        type: OPENMETRICS,
+        status: 503,
+        output: 'malformed content: line 4, column 27: "" is not a number',
+      },
+      {
+        body: valid.replace('# TYPE queue_depth gauge', '# TYPE queue_depth counter'),
+        type: OPENMETRICS,
+        status: 503,
+        output: 'malformed content: line 4, column 1: metric family queue_depth appears again',
+      },
+    ];
+    let current = bodies[0] as (typeof bodies)[number];
+    const upstream = await scriptedUpstream(() => ({ body: current.body, type: current.type }));
+    const base = await startAdapter(healthYaml(upstream.url, '1'));
+    for (const expected of bodies) {
+      current = expected;
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      const result = await health(base);
+      expect(result.status, expected.body).toBe(expected.status);
+      if (expected.output) {
+        expect(result.body.output).toContain(expected.output);
+        expect(result.body.checks['ready']?.[0]?.output).toContain(expected.output);
+      } else {
+        expect(result.body.status).toBe('pass');
+      }
+    }
   });
 
   it('answers 503 when the upstream sends bytes that are not UTF-8, even inside a metric name', async () => {

@@ -80,7 +80,9 @@ describe('Prometheus text format parser', () => {
 
   it('rejects malformed text with the line number', () => {
     expect(() => parsePrometheusText('ok 1\nbroken{a="x" 1\n')).toThrow(ParseError);
-    expect(() => parsePrometheusText('ok 1\nnot_a_number abc\n')).toThrow(/line 2: "abc" is not a number/);
+    expect(() => parsePrometheusText('ok 1\nnot_a_number abc\n')).toThrow(
+      /line 2, column 14: "abc" is not a number/,
+    );
   });
 
   it.each([
@@ -119,5 +121,79 @@ describe('Prometheus text format parser', () => {
     expect(() => parsePrometheusText(text, { keep: (name) => name === 'keep', maxSamples: 1 })).toThrow(
       SampleLimitError,
     );
+  });
+});
+
+describe('Prometheus text format 0.0.4: lenient where it is lenient', () => {
+  it('accepts blank lines, free comments, tabs and runs of blanks, spaces in label sets, a trailing comma, no # EOF', () => {
+    const text = [
+      '',
+      '# a free comment',
+      '#HELP',
+      '   ',
+      '# HELP a  Some \\\\ help \\n next "quoted"',
+      '# TYPE a gauge',
+      '\ta { b = "1" , c="x\\z" , } \t 2 \t 1700000000000 ',
+      '\r',
+      'a{} 3\r',
+      'b 4',
+    ].join('\n');
+    const { samples, families } = parsePrometheusText(text);
+    expect(families.get('a')).toEqual({ type: 'gauge', help: 'Some \\ help \n next "quoted"' });
+    expect(samples).toEqual([
+      { name: 'a', labels: { b: '1', c: 'x\\z' }, value: 2, timestamp: 1700000000000 },
+      { name: 'a', labels: {}, value: 3 },
+      { name: 'b', labels: {}, value: 4 },
+    ]);
+  });
+
+  it.each([
+    ['a second HELP line', '# HELP a x\n# HELP a y\n', 'line 2, column 3: a second HELP line for a'],
+    [
+      'a second TYPE line',
+      '# TYPE a gauge\n# TYPE a counter\n',
+      'line 2, column 3: a second TYPE line for a',
+    ],
+    [
+      'a TYPE line after the samples',
+      'a 1\n# TYPE a gauge\n',
+      'line 2, column 3: the TYPE line for a comes after',
+    ],
+    ['an OpenMetrics-only type', '# TYPE a info\n', 'line 1, column 10: "info" is not a metric type'],
+    ['a TYPE without a type', '# TYPE a\n', 'line 1, column 9: "" is not a metric type'],
+    ['a bad name in HELP', '# HELP 1a x\n', 'line 1, column 8: "1a" is not a valid metric name'],
+    [
+      'a fractional timestamp',
+      'a 1 1.5\n',
+      'line 1, column 5: timestamp "1.5" is not an integer (milliseconds)',
+    ],
+    ['text after the timestamp', 'a 1 2 3\n', 'line 1, column 7: expected the end of the line'],
+    [
+      'an le that is not a number',
+      '# TYPE h histogram\nh_bucket{le="x"} 1\n',
+      'line 2, column 10: le="x" is not a number',
+    ],
+    [
+      'a bucket without le',
+      '# TYPE h histogram\nh_bucket 1\n',
+      'line 2, column 1: a histogram bucket without an "le" label',
+    ],
+    [
+      'a quantile that is not a number',
+      '# TYPE s summary\ns{quantile="q"} 1\n',
+      'line 2, column 3: quantile="q" is not',
+    ],
+    ['an unterminated label value', 'a{b="c} 1\n', 'line 1, column 5: label b: unterminated value'],
+    ['a missing "="', 'a{b "c"} 1\n', 'line 1, column 5: label b: expected "="'],
+    ['two commas', 'a{b="c",,d="e"} 1\n', 'line 1, column 9: expected a label name'],
+    ['a byte order mark', '\ufeffa 1\n', 'line 1, column 1: a byte order mark'],
+  ])('rejects %s', (_name, text, message) => {
+    expect(() => parsePrometheusText(text)).toThrow(ParseError);
+    expect(() => parsePrometheusText(text)).toThrow(message);
+  });
+
+  it('reports the column in characters, not bytes', () => {
+    expect(() => parsePrometheusText('a{b="☃"} 1 x\n')).toThrow('line 1, column 12: timestamp "x"');
+    expect(() => parsePrometheusText('ok 1\n\n  bad{a="x" 1\n')).toThrow(/^line 3, column 13: /);
   });
 });

@@ -1,7 +1,7 @@
 import type { EndpointConfig } from '../config.js';
 import { type Expression, evaluate, parseExpression } from '../expr/expression.js';
 import type { AdapterMetrics } from '../metrics.js';
-import { parsePrometheusText, type Sample } from '../prometheus/parser.js';
+import { formatOf, parsePrometheusText, type Sample } from '../prometheus/parser.js';
 import { Upstream, type UpstreamState } from '../source/upstream.js';
 
 export interface HealthBody {
@@ -49,9 +49,13 @@ export class HealthEndpoint {
       cacheMs: source.cacheMs,
       maxBytes: source.maxBytes,
       // Only the series the checks read are kept: the cache holds what they need, not the whole page.
-      transform: (body) =>
-        parsePrometheusText(body, { keep: (name) => checked.has(name), maxSamples: source.maxSeries })
-          .samples,
+      // The grammar is the one the upstream's Content-Type announces (OpenMetrics or Prometheus text).
+      transform: (body, contentType) =>
+        parsePrometheusText(body, {
+          keep: (name) => checked.has(name),
+          maxSamples: source.maxSeries,
+          format: formatOf(contentType),
+        }).samples,
       onFetch: (outcome) => metrics.fetched(source.url, outcome),
     });
   }
