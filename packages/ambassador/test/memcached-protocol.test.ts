@@ -1,4 +1,3 @@
-import { Buffer } from 'node:buffer';
 import { describe, expect, it } from 'vitest';
 import {
   isRetrievalCommand,

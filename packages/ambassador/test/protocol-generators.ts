@@ -1,5 +1,4 @@
 /** Seeded generators of valid RESP and memcached streams, for the parser tests and the fuzzer. */
-import { Buffer } from 'node:buffer';
 
 /** mulberry32: a small, fast, seeded PRNG. */
 export class SeededRandom {

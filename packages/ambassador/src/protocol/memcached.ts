@@ -14,7 +14,6 @@
  * <bytes> bytes followed by "\r\n". A retrieval reply is a sequence of `value` frames closed by an `end` frame.
  * Malformed input throws ProtocolError, and nothing else; the parser then stays failed.
  */
-import type { Buffer } from 'node:buffer';
 import { CR, LF, ProtocolError, StreamBuffer } from './stream-buffer.js';
 
 export { ProtocolError, type ProtocolErrorCode } from './stream-buffer.js';
@@ -101,6 +100,7 @@ export type MemcachedReply =
   | { readonly kind: 'stat'; readonly raw: Buffer; readonly name: string; readonly value: string };
 
 function resolveLimits(limits: Partial<MemcachedLimits> | undefined): MemcachedLimits {
+  if (limits === undefined) return DEFAULT_MEMCACHED_LIMITS;
   const resolved = { ...DEFAULT_MEMCACHED_LIMITS, ...limits };
   for (const [name, value] of Object.entries(resolved)) {
     if (!Number.isSafeInteger(value) || value < 1) {
@@ -262,11 +262,28 @@ interface AwaitingData<Header> {
   readonly dataLength: number;
 }
 
-type RequestHeader = Omit<MemcachedRequest, 'raw' | 'keys' | 'args' | 'data'> & {
-  /** Offsets into the frame: the keys and the args. */
-  readonly keyOffsets: readonly (readonly [number, number])[];
-  readonly argOffsets: readonly (readonly [number, number])[];
-};
+/** A parsed command line; offsets (flat start/end pairs) are relative to the frame start. */
+interface RequestHeader {
+  command: MemcachedCommand;
+  noreply: boolean;
+  /** Storage commands: length of the data block that follows; else -1. */
+  dataLength: number;
+  keyOffsets: number[];
+  argOffsets: number[];
+  flags?: number;
+  exptime?: number;
+  casUnique?: bigint;
+  delta?: bigint;
+}
+
+type Mutable<T> = { -readonly [Key in keyof T]: T[Key] };
+
+function slices(raw: Buffer, offsets: readonly number[]): Buffer[] {
+  const views: Buffer[] = [];
+  for (let index = 0; index < offsets.length; index += 2)
+    views.push(raw.subarray(offsets[index]!, offsets[index + 1]!));
+  return views;
+}
 
 const COMMANDS = new Set<string>([
   ...MEMCACHED_RETRIEVAL_COMMANDS,
@@ -298,11 +315,7 @@ export class MemcachedRequestParser extends LineParser<MemcachedRequest> {
           this.input.take(next);
           continue;
         }
-        if (
-          !MEMCACHED_STORAGE_COMMANDS.includes(header.command as (typeof MEMCACHED_STORAGE_COMMANDS)[number])
-        ) {
-          return this.#frame(header, next, undefined);
-        }
+        if (header.dataLength < 0) return this.#frame(header, next, undefined);
         this.#awaiting = { header, dataStart: next, dataLength: header.dataLength };
       }
       const { header, dataStart, dataLength } = this.#awaiting;
@@ -312,25 +325,25 @@ export class MemcachedRequestParser extends LineParser<MemcachedRequest> {
     }
   }
 
-  #frame(
-    header: RequestHeader & { dataLength?: number },
-    end: number,
-    data: readonly [number, number] | undefined,
-  ) {
+  #frame(header: RequestHeader, end: number, data: readonly [number, number] | undefined): MemcachedRequest {
     const raw = this.input.take(end);
-    const { keyOffsets, argOffsets, dataLength: _dataLength, ...fields } = header;
-    const request: MemcachedRequest = {
-      ...fields,
+    const request: Mutable<MemcachedRequest> = {
       raw,
-      keys: keyOffsets.map(([from, to]) => raw.subarray(from, to)),
-      args: argOffsets.map(([from, to]) => raw.subarray(from, to)),
-      ...(data ? { data: raw.subarray(data[0], data[1]) } : {}),
+      command: header.command,
+      keys: slices(raw, header.keyOffsets),
+      args: slices(raw, header.argOffsets),
+      noreply: header.noreply,
     };
+    if (data) request.data = raw.subarray(data[0], data[1]);
+    if (header.flags !== undefined) request.flags = header.flags;
+    if (header.exptime !== undefined) request.exptime = header.exptime;
+    if (header.casUnique !== undefined) request.casUnique = header.casUnique;
+    if (header.delta !== undefined) request.delta = header.delta;
     return request;
   }
 
-  /** Validates a command line; null for an empty one. Offsets are relative to the line start (= frame start). */
-  #parseCommandLine(line: Buffer): (RequestHeader & { dataLength: number }) | null {
+  /** Validates a command line; null for an empty one. The line starts at the frame start. */
+  #parseCommandLine(line: Buffer): RequestHeader | null {
     const tokens = tokenize(line);
     const first = tokens[0];
     if (first === undefined) return null;
@@ -338,33 +351,41 @@ export class MemcachedRequestParser extends LineParser<MemcachedRequest> {
     if (!isCommand(name))
       throw new ProtocolError('unknown_command', `unknown command "${name.slice(0, 32)}"`);
     const args = tokens.slice(1);
-    const offsetOf = (token: Buffer): readonly [number, number] => {
-      const from = token.byteOffset - line.byteOffset;
-      return [from, from + token.length];
-    };
-    const argOffsets = args.map(offsetOf);
+    const argOffsets: number[] = [];
+    for (const arg of args) {
+      const from = arg.byteOffset - line.byteOffset;
+      argOffsets.push(from, from + arg.length);
+    }
+    /** Offsets of the args from `from` on (the keys). */
+    const keyOffsetsFrom = (from: number, count: number) => argOffsets.slice(from * 2, (from + count) * 2);
     const limits = this.limits;
     const hasNoreply = (count: number): boolean => {
       if (args.length === count) return false;
       if (args.length === count + 1 && args[count]!.toString('latin1') === 'noreply') return true;
       throw new ProtocolError('bad_arguments', `wrong number of arguments for "${name}"`);
     };
-    const base = { command: name, argOffsets, dataLength: 0 };
+    const header: RequestHeader = {
+      command: name,
+      noreply: false,
+      dataLength: -1,
+      keyOffsets: [],
+      argOffsets,
+    };
     switch (name) {
       case 'get':
       case 'gets':
       case 'gat':
       case 'gats': {
         const keysFrom = name === 'gat' || name === 'gats' ? 1 : 0;
-        const exptime =
-          keysFrom === 1 ? { exptime: parseBoundedInteger(args[0], 'exptime', INT32_MIN, INT32_MAX) } : {};
-        const keys = args.slice(keysFrom);
-        if (keys.length === 0) throw new ProtocolError('bad_arguments', `"${name}" needs a key`);
-        if (keys.length > limits.maxKeysPerCommand) {
+        if (keysFrom === 1) header.exptime = parseBoundedInteger(args[0], 'exptime', INT32_MIN, INT32_MAX);
+        const keyCount = args.length - keysFrom;
+        if (keyCount <= 0) throw new ProtocolError('bad_arguments', `"${name}" needs a key`);
+        if (keyCount > limits.maxKeysPerCommand) {
           throw new ProtocolError('too_many_elements', `more than ${limits.maxKeysPerCommand} keys`);
         }
-        for (const key of keys) checkKey(key, limits);
-        return { ...base, ...exptime, noreply: false, keyOffsets: keys.map(offsetOf) };
+        for (let index = keysFrom; index < args.length; index++) checkKey(args[index], limits);
+        header.keyOffsets = keyOffsetsFrom(keysFrom, keyCount);
+        return header;
       }
       case 'set':
       case 'add':
@@ -372,46 +393,47 @@ export class MemcachedRequestParser extends LineParser<MemcachedRequest> {
       case 'append':
       case 'prepend':
       case 'cas': {
-        const fixed = name === 'cas' ? 5 : 4;
-        const noreply = hasNoreply(fixed);
-        const key = checkKey(args[0], limits);
-        const flags = parseBoundedInteger(args[1], 'flags', 0, MAX_UINT32);
-        const exptime = parseBoundedInteger(args[2], 'exptime', INT32_MIN, INT32_MAX);
-        if (args[3] === undefined || !isDigits(args[3], false) || args[3].length > 11) {
+        header.noreply = hasNoreply(name === 'cas' ? 5 : 4);
+        checkKey(args[0], limits);
+        header.keyOffsets = keyOffsetsFrom(0, 1);
+        header.flags = parseBoundedInteger(args[1], 'flags', 0, MAX_UINT32);
+        header.exptime = parseBoundedInteger(args[2], 'exptime', INT32_MIN, INT32_MAX);
+        const lengthToken = args[3];
+        if (lengthToken === undefined || !isDigits(lengthToken, false) || lengthToken.length > 11) {
           throw new ProtocolError('bad_length', 'bad data chunk length');
         }
-        const dataLength = Number(args[3].toString('latin1'));
-        if (dataLength > limits.maxValueLength) {
+        header.dataLength = Number(lengthToken.toString('latin1'));
+        if (header.dataLength > limits.maxValueLength) {
           throw new ProtocolError(
             'value_too_long',
-            `value of ${dataLength} bytes, more than ${limits.maxValueLength}`,
+            `value of ${header.dataLength} bytes, more than ${limits.maxValueLength}`,
           );
         }
-        const cas = name === 'cas' ? { casUnique: parseUint64(args[4], 'cas unique') } : {};
-        return { ...base, ...cas, noreply, flags, exptime, dataLength, keyOffsets: [offsetOf(key)] };
+        if (name === 'cas') header.casUnique = parseUint64(args[4], 'cas unique');
+        return header;
       }
       case 'delete': {
         // memcached still accepts the old "delete <key> 0".
         const legacyZero = args.length >= 2 && args[1]!.toString('latin1') === '0' ? 1 : 0;
-        const noreply = hasNoreply(1 + legacyZero);
-        return { ...base, noreply, keyOffsets: [offsetOf(checkKey(args[0], limits))] };
+        header.noreply = hasNoreply(1 + legacyZero);
+        checkKey(args[0], limits);
+        header.keyOffsets = keyOffsetsFrom(0, 1);
+        return header;
       }
       case 'incr':
-      case 'decr': {
-        const noreply = hasNoreply(2);
-        const key = checkKey(args[0], limits);
-        return { ...base, noreply, delta: parseUint64(args[1], 'delta'), keyOffsets: [offsetOf(key)] };
-      }
+      case 'decr':
       case 'touch': {
-        const noreply = hasNoreply(2);
-        const key = checkKey(args[0], limits);
-        const exptime = parseBoundedInteger(args[1], 'exptime', INT32_MIN, INT32_MAX);
-        return { ...base, noreply, exptime, keyOffsets: [offsetOf(key)] };
+        header.noreply = hasNoreply(2);
+        checkKey(args[0], limits);
+        header.keyOffsets = keyOffsetsFrom(0, 1);
+        if (name === 'touch') header.exptime = parseBoundedInteger(args[1], 'exptime', INT32_MIN, INT32_MAX);
+        else header.delta = parseUint64(args[1], 'delta');
+        return header;
       }
       default: {
         if (args.length > 8) throw new ProtocolError('bad_arguments', `too many arguments for "${name}"`);
-        const noreply = args.at(-1)?.toString('latin1') === 'noreply';
-        return { ...base, noreply, keyOffsets: [] };
+        header.noreply = args.at(-1)?.toString('latin1') === 'noreply';
+        return header;
       }
     }
   }

@@ -15,8 +15,6 @@
  * the declared lengths before the bytes are buffered, so a parser holds at most about maxFrameBytes plus one chunk.
  * Malformed input throws ProtocolError, and nothing else; the parser then stays failed.
  */
-import type { Buffer } from 'node:buffer';
-import { Buffer as NodeBuffer } from 'node:buffer';
 import { CR, LF, ProtocolError, parseDecimal, StreamBuffer } from './stream-buffer.js';
 
 export { ProtocolError, type ProtocolErrorCode } from './stream-buffer.js';
@@ -91,6 +89,7 @@ export function isErrorReply(reply: RespReply): boolean {
 }
 
 function resolveLimits(limits: Partial<RespLimits> | undefined): RespLimits {
+  if (limits === undefined) return DEFAULT_RESP_LIMITS;
   const resolved = { ...DEFAULT_RESP_LIMITS, ...limits };
   for (const [name, value] of Object.entries(resolved)) {
     if (!Number.isSafeInteger(value) || value < 1)
@@ -248,7 +247,7 @@ export function splitInlineArguments(line: Uint8Array): Buffer[] {
         position++;
       }
     }
-    args.push(NodeBuffer.from(current));
+    args.push(Buffer.from(current));
   }
 }
 
@@ -599,13 +598,11 @@ export class RespReplyParser extends IncrementalParser<RespReply> {
 
 /** Encodes a command as a RESP array of bulk strings. */
 export function encodeRespCommand(args: readonly (string | Uint8Array)[]): Buffer {
-  const parts: Buffer[] = [NodeBuffer.from(`*${args.length}\r\n`)];
+  const parts: Buffer[] = [Buffer.from(`*${args.length}\r\n`)];
   for (const arg of args) {
     const bytes =
-      typeof arg === 'string'
-        ? NodeBuffer.from(arg)
-        : NodeBuffer.from(arg.buffer, arg.byteOffset, arg.byteLength);
-    parts.push(NodeBuffer.from(`$${bytes.length}\r\n`), bytes, NodeBuffer.from('\r\n'));
+      typeof arg === 'string' ? Buffer.from(arg) : Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength);
+    parts.push(Buffer.from(`$${bytes.length}\r\n`), bytes, Buffer.from('\r\n'));
   }
-  return NodeBuffer.concat(parts);
+  return Buffer.concat(parts);
 }

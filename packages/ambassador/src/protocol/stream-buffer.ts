@@ -6,7 +6,6 @@
  * (net.Socket 'data' buffers never are). The accumulator never writes over bytes it handed out: it writes only
  * past its last byte, or into a new buffer.
  */
-import { Buffer } from 'node:buffer';
 
 export type ProtocolErrorCode =
   | 'bad_type'
@@ -34,7 +33,12 @@ export class ProtocolError extends Error {
   readonly offset: number;
 
   constructor(code: ProtocolErrorCode, message: string, offset = 0) {
+    // No stack trace: the error is about the peer's bytes, not about our code, and capturing one costs more than
+    // the parse itself; a client flooding bad input should not get that for free.
+    const stackTraceLimit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 0;
     super(message);
+    Error.stackTraceLimit = stackTraceLimit;
     this.code = code;
     this.offset = offset;
   }
@@ -79,7 +83,7 @@ export class StreamBuffer {
     }
     const needed = pending + chunk.length;
     const grown = Buffer.allocUnsafe(
-      Math.max(needed, Math.min(pending * 2, needed + 16 * 1024 * 1024), 4096),
+      Math.max(needed, Math.min(pending * 2, needed + 16 * 1024 * 1024), 1024),
     );
     this.#buffer.copy(grown, 0, this.#start, this.#end);
     grown.set(chunk, pending);
@@ -98,8 +102,18 @@ export class StreamBuffer {
   indexOf(byte: number, from: number, limit = this.length): number {
     const stop = Math.min(limit, this.length);
     if (from >= stop) return -1;
-    const found = this.#buffer.subarray(this.#start + from, this.#start + stop).indexOf(byte);
-    return found < 0 ? -1 : found + from;
+    const buffer = this.#buffer;
+    const absoluteStop = this.#start + stop;
+    // A short range is scanned by hand; a long one by Buffer#indexOf, which may look past the range (never past
+    // #end, which is where garbage could start), so its answer is checked against the range.
+    if (stop - from <= 64) {
+      for (let position = this.#start + from; position < absoluteStop; position++) {
+        if (buffer[position] === byte) return position - this.#start;
+      }
+      return -1;
+    }
+    const found = buffer.indexOf(byte, this.#start + from);
+    return found < 0 || found >= absoluteStop ? -1 : found - this.#start;
   }
 
   /** A view of bytes [from, to) relative to the frame start; valid as long as the caller keeps it. */

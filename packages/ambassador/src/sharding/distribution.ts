@@ -24,7 +24,6 @@
  * ketama only the keys of the ejected servers move (with unequal weights a few points of the others move too,
  * exactly as in twemproxy, because the point counts depend on the live total weight).
  */
-import { Buffer } from 'node:buffer';
 import { type HashName, isHashName, KEY_HASHES, type KeyHash, md5Digest } from './hash.js';
 
 export const DISTRIBUTION_NAMES = ['ketama', 'modula', 'random'] as const;
