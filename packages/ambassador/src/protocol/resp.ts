@@ -6,9 +6,10 @@
  * Design note, why hand-written: a sharding proxy needs (1) the raw bytes of every frame, to forward them without
  * re-encoding, (2) the key position of requests, (3) memory bounded by configurable limits while a frame is
  * incomplete, and (4) one typed error for every malformed input. The npm parsers do not fit: `redis-parser`
- * (NodeRedis, unmaintained since 2019) parses replies only, decodes them into JS values (no raw frame), has no
- * length limits and reports errors through callbacks with generic Errors; `respjs` also decodes values without
- * raw bytes or limits and has no RESP3; client libraries (ioredis, node-redis) embed their reply decoders.
+ * (3.0.0, the parser of node_redis/ioredis, no release for years) parses replies only, hands decoded strings or
+ * Buffers to returnReply/returnError callbacks (no raw frame bytes), has no length or depth limits and signals bad
+ * input through a callback; `respjs` (4.2.0) is an EventEmitter emitting decoded values, again without raw bytes,
+ * limits, requests or RESP3. Client libraries (ioredis, node-redis) keep their decoders internal.
  *
  * Use: `parser.push(chunk)` then `parser.next()` until it returns undefined (or `for (const f of
  * parser.feed(chunk))`). Frames are views into the pushed chunks (see stream-buffer.ts). Limits are enforced from
