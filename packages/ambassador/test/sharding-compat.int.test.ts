@@ -26,6 +26,8 @@ interface PoolCase {
   /** Weight and optional name of each shard (3, or 5: the first shards of the 5 started). */
   readonly shards: readonly { readonly weight: number; readonly name?: string }[];
   readonly hashTag?: string;
+  /** Reach the shards over their unix sockets ("/path:weight") instead of TCP. */
+  readonly unixSockets?: boolean;
 }
 
 const equal = [{ weight: 1 }, { weight: 1 }, { weight: 1 }];
@@ -71,6 +73,22 @@ const POOL_CASES: readonly PoolCase[] = [
     shards: [{ weight: 2 }, { weight: 1 }, { weight: 1 }],
   },
   { pool: 'ketama_crc32_named', hash: 'crc32', distribution: 'ketama', shards: weightedNamed },
+  // Unnamed unix-socket servers: twemproxy hashes "/path:" (with the colon) for their ketama points.
+  { pool: 'ketama_unix', hash: 'fnv1a_64', distribution: 'ketama', shards: equal, unixSockets: true },
+  {
+    pool: 'modula_unix',
+    hash: 'murmur',
+    distribution: 'modula',
+    shards: [{ weight: 2 }, { weight: 1 }, { weight: 3 }],
+    unixSockets: true,
+  },
+  // Names longer than twemproxy's 272-byte point names: cut to 272 bytes before MD5.
+  {
+    pool: 'ketama_long_names',
+    hash: 'md5',
+    distribution: 'ketama',
+    shards: ['a', 'b', 'c'].map((letter) => ({ weight: 1, name: `${letter}${'x'.repeat(279)}` })),
+  },
   // 5 servers, weights summing to 25: twemproxy's 32-bit float math gives 28/124/188/188/252 points where double
   // math would give 32/128/192/192/256, so this case fails unless the float rounding is reproduced.
   {
@@ -172,8 +190,25 @@ const children: ChildProcess[] = [];
 const connections: RedisConnection[] = [];
 let workDirectory = '';
 const shardPorts: number[] = [];
+/** Unix sockets of the first 3 shards (which also listen on TCP). */
+const shardSockets: string[] = [];
 const poolPorts = new Map<string, number>();
 let nutcrackerOutput = '';
+
+/**
+ * A free 127.0.0.1 port not handed out before in this file. (The kernel may hand the same free port out twice:
+ * the dead server's port must not become a nutcracker listener.)
+ */
+const usedPorts = new Set<number>();
+async function uniquePort(): Promise<number> {
+  for (;;) {
+    const port = await freePort();
+    if (!usedPorts.has(port)) {
+      usedPorts.add(port);
+      return port;
+    }
+  }
+}
 
 async function waitForPort(port: number, child: ChildProcess, what: string): Promise<void> {
   let failure: Error | undefined;
@@ -196,12 +231,17 @@ async function waitForPort(port: number, child: ChildProcess, what: string): Pro
   throw new Error(`${what} did not listen on ${port}`);
 }
 
-function serverLines(shards: PoolCase['shards'], ports: readonly number[]): string {
-  return shards
-    .map(
-      (shard, index) =>
-        `      - ${HOST}:${ports[index]}:${shard.weight}${shard.name ? ` ${shard.name}` : ''}`,
-    )
+/** The servers: list of a pool, as nutcracker and our parseShardServer read it. */
+function serverSpecs(shards: PoolCase['shards'], ports: readonly number[], unixSockets = false): string[] {
+  return shards.map((shard, index) => {
+    const address = unixSockets ? shardSockets[index] : `${HOST}:${ports[index]}`;
+    return `${address}:${shard.weight}${shard.name ? ` ${shard.name}` : ''}`;
+  });
+}
+
+function serverLines(shards: PoolCase['shards'], ports: readonly number[], unixSockets = false): string {
+  return serverSpecs(shards, ports, unixSockets)
+    .map((spec) => `      - ${spec}`)
     .join('\n');
 }
 
@@ -210,9 +250,7 @@ function distributorFor(poolCase: PoolCase, ports: readonly number[]): KeyDistri
     distribution: poolCase.distribution,
     hash: poolCase.hash,
     ...(poolCase.hashTag ? { hashTag: poolCase.hashTag } : {}),
-    servers: poolCase.shards.map(
-      (shard, index) => `${HOST}:${ports[index]}:${shard.weight}${shard.name ? ` ${shard.name}` : ''}`,
-    ),
+    servers: serverSpecs(poolCase.shards, ports, poolCase.unixSockets),
   });
 }
 
@@ -263,8 +301,11 @@ function mismatches(
   return problems;
 }
 
-/** The ejection pool: 3 live shards and a 4th address where nothing listens. */
-let deadPort = 0;
+/**
+ * The ejection pool: 3 live shards and a 4th server that cannot be reached: a unix socket path nobody creates
+ * (a released TCP port could be taken by another program on this machine).
+ */
+let ejectPoolServers: string[] = [];
 const EJECT_POOL = 'ketama_eject';
 const EJECT_WEIGHTS = [1, 2, 3, 2];
 const RANDOM_POOL = 'random_fnv1a_64';
@@ -277,10 +318,22 @@ beforeAll(async () => {
     throw new Error(`missing ${missing.join(', ')}: apt-get install -y nutcracker redis-server`);
   workDirectory = mkdtempSync(join(tmpdir(), 'sharding-compat-'));
   for (let index = 0; index < 5; index++) {
-    const port = await freePort();
+    const port = await uniquePort();
     const child = spawn(
       'redis-server',
-      ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no'],
+      [
+        '--port',
+        String(port),
+        '--bind',
+        HOST,
+        '--save',
+        '',
+        '--appendonly',
+        'no',
+        ...(index < 3
+          ? ['--unixsocket', join(workDirectory, `redis-${index}.sock`), '--unixsocketperm', '700']
+          : []),
+      ],
       {
         stdio: 'ignore',
       },
@@ -288,11 +341,11 @@ beforeAll(async () => {
     children.push(child);
     await waitForPort(port, child, 'redis-server');
     shardPorts.push(port);
+    if (index < 3) shardSockets.push(join(workDirectory, `redis-${index}.sock`));
   }
-  deadPort = await freePort();
   const poolYaml: string[] = [];
   for (const poolCase of POOL_CASES) {
-    const port = await freePort();
+    const port = await uniquePort();
     poolPorts.set(poolCase.pool, port);
     poolYaml.push(`${poolCase.pool}:
   listen: ${HOST}:${port}
@@ -301,9 +354,9 @@ beforeAll(async () => {
   distribution: ${poolCase.distribution}
 ${poolCase.hashTag ? `  hash_tag: "${poolCase.hashTag}"\n` : ''}  auto_eject_hosts: false
   servers:
-${serverLines(poolCase.shards, shardPorts)}`);
+${serverLines(poolCase.shards, shardPorts, poolCase.unixSockets)}`);
   }
-  const randomPort = await freePort();
+  const randomPort = await uniquePort();
   poolPorts.set(RANDOM_POOL, randomPort);
   poolYaml.push(`${RANDOM_POOL}:
   listen: ${HOST}:${randomPort}
@@ -312,7 +365,11 @@ ${serverLines(poolCase.shards, shardPorts)}`);
   distribution: random
   servers:
 ${serverLines(weightedNamed, shardPorts)}`);
-  const ejectPort = await freePort();
+  const deadSocket = join(workDirectory, 'nobody-listens.sock');
+  ejectPoolServers = EJECT_WEIGHTS.map((weight, index) =>
+    index < 3 ? `${HOST}:${shardPorts[index]}:${weight}` : `${deadSocket}:${weight}`,
+  );
+  const ejectPort = await uniquePort();
   poolPorts.set(EJECT_POOL, ejectPort);
   poolYaml.push(`${EJECT_POOL}:
   listen: ${HOST}:${ejectPort}
@@ -324,18 +381,30 @@ ${serverLines(weightedNamed, shardPorts)}`);
   server_retry_timeout: 600000
   timeout: 2000
   servers:
-${serverLines(
-  EJECT_WEIGHTS.map((weight) => ({ weight })),
-  [...shardPorts.slice(0, 3), deadPort],
-)}`);
+${ejectPoolServers.map((spec) => `      - ${spec}`).join('\n')}`);
   const configFile = join(workDirectory, 'nutcracker.yml');
   writeFileSync(configFile, `${poolYaml.join('\n')}\n`);
-  const statsPort = await freePort();
+  const statsPort = await uniquePort();
   const test = spawnSync('nutcracker', ['-t', '-c', configFile], { encoding: 'utf8' });
   if (test.status !== 0) throw new Error(`nutcracker rejects the config: ${test.stderr}${test.stdout}`);
-  const nutcracker = spawn('nutcracker', ['-c', configFile, '-s', String(statsPort), '-a', HOST], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const nutcracker = spawn(
+    'nutcracker',
+    [
+      '-c',
+      configFile,
+      '-s',
+      String(statsPort),
+      '-a',
+      HOST,
+      '-v',
+      '7',
+      '-o',
+      join(workDirectory, 'nutcracker.log'),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   children.push(nutcracker);
   const collect = (chunk: Buffer) => {
     nutcrackerOutput = (nutcrackerOutput + chunk.toString()).slice(-4000);
@@ -355,6 +424,7 @@ afterAll(async () => {
       await Promise.race([exited, sleep(3000).then(() => child.kill('SIGKILL'))]);
     }),
   );
+  if (workDirectory) spawnSync('cp', [join(workDirectory, 'nutcracker.log'), '/tmp/shard-nutcracker.log']);
   if (workDirectory) rmSync(workDirectory, { recursive: true, force: true });
 });
 
@@ -395,9 +465,7 @@ describe('key distribution matches nutcracker (twemproxy) on real redis shards',
   });
 
   it('ketama with an ejected server: after nutcracker ejects the dead 4th server, keys go where ours do', async () => {
-    const servers = EJECT_WEIGHTS.map(
-      (weight, index) => `${HOST}:${[...shardPorts, deadPort][index]}:${weight}`,
-    );
+    const servers = ejectPoolServers;
     const distributor = new KeyDistributor({ distribution: 'ketama', hash: 'fnv1a_64', servers });
     const before = new KeyDistributor({ distribution: 'ketama', hash: 'fnv1a_64', servers });
     let probe = 0;

@@ -85,6 +85,8 @@ describe('servers list', () => {
       weight: 4,
     });
     expect(parseShardServer('::1:6379:1')).toMatchObject({ host: '::1', port: 6379 });
+    // twemproxy's name arithmetic keeps the colon after a unix socket path.
+    expect(parseShardServer('/var/run/redis.sock:4').ketamaIdentity).toBe('/var/run/redis.sock:');
   });
 
   it.each(['127.0.0.1:6379', '127.0.0.1:6379:0', '127.0.0.1:99999:1', 'host:x:1', 'host:6379:-1', ':6379:1'])(

@@ -50,6 +50,8 @@ export class ShardingConfigError extends Error {
 const LIBMEMCACHED_DEFAULT_PORT = 11211;
 const KETAMA_POINTS_PER_SERVER = 160;
 const KETAMA_POINTS_PER_DIGEST = 4;
+/** twemproxy's KETAMA_MAX_HOSTLEN (273) minus the terminating NUL. */
+const KETAMA_MAX_POINT_NAME = 272;
 
 function parsePositiveInteger(text: string, what: string, spec: string): number {
   if (!/^[0-9]{1,10}$/.test(text))
@@ -89,7 +91,10 @@ export function parseShardServer(spec: string): ShardServer {
     if (port < 1 || port > 65535)
       throw new ShardingConfigError(`server "${spec}": port ${port} out of range`);
   }
-  const ketamaIdentity = name ?? (port === LIBMEMCACHED_DEFAULT_PORT ? host : address);
+  // Without a name twemproxy takes "host:port" (only "host" for port 11211); for a unix socket its arithmetic
+  // keeps the colon that follows the path, so the identity is "/path:".
+  const unnamedIdentity = port === 0 ? `${address}:` : port === LIBMEMCACHED_DEFAULT_PORT ? host : address;
+  const ketamaIdentity = name ?? unnamedIdentity;
   return { address, host, port, weight, name, ketamaIdentity };
 }
 
@@ -163,7 +168,9 @@ function buildKetamaContinuum(servers: readonly ShardServer[], liveInOrder: read
     const server = servers[index]!;
     const pointCount = ketamaPointsForServer(server.weight, totalWeight, liveServers);
     for (let group = 0; group < pointCount / KETAMA_POINTS_PER_DIGEST; group++) {
-      const digest = md5Digest(Buffer.from(`${server.ketamaIdentity}-${group}`, 'utf8'));
+      // snprintf into a 273-byte buffer: longer point names are cut to 272 bytes.
+      const pointName = Buffer.from(`${server.ketamaIdentity}-${group}`, 'utf8');
+      const digest = md5Digest(pointName.subarray(0, KETAMA_MAX_POINT_NAME));
       for (let word = 0; word < KETAMA_POINTS_PER_DIGEST; word++) {
         points.push({ value: digest.readUInt32LE(word * 4), owner: index, order: points.length });
       }
