@@ -103,3 +103,6 @@ export const definition: SidecarDefinition<typeof configSchema> = {
     return components;
   },
 };
+// Foundation of the Redis/memcached sharding listeners (twemproxy-compatible): see docs/sharding.md.
+export * from './protocol/index.js';
+export * from './sharding/index.js';
