@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes sure the programs a test group needs are here, before any test of it runs.
-#   scripts/test-deps.sh integration   what `npm test` needs: redis-server, dnsmasq, openssl, chromium and a
+#   scripts/test-deps.sh integration   what `npm test` needs: redis-server, dnsmasq, openssl, chromium,
+#                                      promtool, nutcracker, memcached and a
 #                                      real Elasticsearch (Java 17; Maven and unzip to fetch it once)
 #   scripts/test-deps.sh bench         the peers the benchmarks run next to ours (haproxy, nginx...)
 #   scripts/test-deps.sh all           both
@@ -16,6 +17,7 @@ CACHE=${SIDECAR_KIT_CACHE:-$HOME/.cache/sidecar-kit}
 
 # program:Debian package, per group.
 integration=(redis-server:redis-server dnsmasq:dnsmasq-base openssl:openssl curl:curl promtool:prometheus chromium:chromium
+  nutcracker:nutcracker memcached:memcached
   java:openjdk-17-jre-headless runuser:util-linux nsenter:util-linux)
 # Fetching Elasticsearch (once, into the cache) also needs Maven and unzip.
 es_fetch=(mvn:maven unzip:unzip)
@@ -57,7 +59,7 @@ if ((${#missing_packages[@]})); then
     apt-get install -y -qq --no-install-recommends "${missing_packages[@]}" >/dev/null
     # Debian starts packaged daemons on install; the tests start their own on 127.0.0.1.
     if command -v systemctl >/dev/null 2>&1; then
-      for svc in haproxy nginx redis-server rsyslog; do systemctl stop "$svc" >/dev/null 2>&1 || true; done
+      for svc in haproxy nginx redis-server rsyslog memcached nutcracker; do systemctl stop "$svc" >/dev/null 2>&1 || true; done
     fi
   else
     echo "test-deps.sh: missing ${missing_programs[*]}: install them as root with 'apt-get install -y ${missing_packages[*]}' (or run 'sudo bash scripts/install-test-deps.sh')" >&2

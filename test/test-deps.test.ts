@@ -34,7 +34,7 @@ describe('the test command on a machine without its servers', () => {
       expect(lines[0]).toContain(program);
     }
     expect(lines[0]).toContain(
-      "apt-get install -y redis-server dnsmasq-base openssl curl prometheus chromium openjdk-17-jre-headless util-linux maven unzip'",
+      "apt-get install -y redis-server dnsmasq-base openssl curl prometheus chromium nutcracker memcached openjdk-17-jre-headless util-linux maven unzip'",
     );
   });
 
