@@ -108,21 +108,17 @@ function clock(at: number): string {
 }
 
 function stateCell(endpoint: Endpoint, checker: HealthChecker, now: number): StatusValue {
-  const state = endpoint.state(now);
-  switch (state) {
-    case 'healthy':
-      return { value: 'healthy', state: 'ok' };
-    case 'unhealthy':
-      return {
-        value: 'unhealthy',
-        state: 'bad',
-        detail: `failed its health checks: ${checker.lastCheck(endpoint)?.failure ?? 'unknown'}`,
-      };
-    case 'ejected':
-      return { value: 'ejected', state: 'warn', detail: 'by outlier detection' };
-    case 'draining':
-      return { value: 'draining', state: 'warn', detail: 'removed by discovery; finishing its requests' };
-  }
+  // Unhealthy shows before ejected (the ejection has its own column): it is the worse of the two.
+  if (endpoint.draining)
+    return { value: 'draining', state: 'warn', detail: 'removed by discovery; finishing its requests' };
+  if (!endpoint.healthy)
+    return {
+      value: 'unhealthy',
+      state: 'bad',
+      detail: `failed its health checks: ${checker.lastCheck(endpoint)?.failure ?? 'unknown'}`,
+    };
+  if (endpoint.ejectedUntil > now) return { value: 'ejected', state: 'warn', detail: 'by outlier detection' };
+  return { value: 'healthy', state: 'ok' };
 }
 
 function healthCheckCell(endpoint: Endpoint, checker: HealthChecker, now: number): StatusCell {
