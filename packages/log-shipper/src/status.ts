@@ -55,7 +55,7 @@ function fileRow(file: FileStatus, now: number): StatusCell[] {
       : {
           value: 'draining',
           state: 'warn',
-          detail: `gone from every glob ${formatAge(file.goneSince, now)} (rotated or deleted): closed once read to its end and quiet for ${formatDuration(file.closeRemovedAfterMs / 1000)}`,
+          detail: `rotated or deleted ${formatAge(file.goneSince, now)}; closed once read to its end and quiet for ${formatDuration(file.closeRemovedAfterMs / 1000)}`,
         };
   return [
     file.path,
@@ -115,12 +115,12 @@ export async function shipperStatus(
     sections: [
       {
         title: 'Files',
-        note: `Globs: ${globs}; scanned ${formatAge(shipper.lastScan, now)}, every ${formatDuration(config.scanIntervalMs / 1000)}. Offsets and sizes in bytes, sizes as last read; behind is size minus acknowledged.`,
+        note: `Globs: ${globs}; scanned ${formatAge(shipper.lastScan, now)}, every ${formatDuration(config.scanIntervalMs / 1000)}. Offsets and sizes in bytes, sizes as last read; behind is size minus acknowledged. Draining: gone from every glob, shown at the path it was last seen at.`,
         columns: [
           'file',
           'state',
           'read offset',
-          'acknowledged offset',
+          'acked offset',
           'size',
           'behind',
           'last acknowledged',

@@ -103,20 +103,33 @@ function responses(stats: RequestStats): StatusCell {
   return parts.length ? parts.join(' · ') : null;
 }
 
+/** "p50 / p99" of the latencies since start, a dash before the first request. */
+function latencyCell(stats: RequestStats): StatusCell {
+  const p50 = formatLatency(latencyQuantile(stats, 0.5));
+  if (p50 === null) return null;
+  return `${p50} / ${formatLatency(latencyQuantile(stats, 0.99))}`;
+}
+
 function clock(at: number): string {
   return new Date(at).toISOString().slice(11, 19);
 }
 
-function stateCell(endpoint: Endpoint, checker: HealthChecker, now: number): StatusValue {
+function stateCell(endpoint: Endpoint, cluster: Cluster, checker: HealthChecker, now: number): StatusValue {
   // Unhealthy shows before ejected (the ejection has its own column): it is the worse of the two.
   if (endpoint.draining)
     return { value: 'draining', state: 'warn', detail: 'removed by discovery; finishing its requests' };
-  if (!endpoint.healthy)
+  if (!endpoint.healthy) {
+    const last = checker.lastCheck(endpoint);
+    const needed = cluster.config.healthCheck?.healthyThreshold ?? 1;
     return {
       value: 'unhealthy',
       state: 'bad',
-      detail: `failed its health checks: ${checker.lastCheck(endpoint)?.failure ?? 'unknown'}`,
+      detail:
+        last && last.failure === undefined
+          ? `recovering: ${last.streak} of ${needed} passing checks`
+          : 'by its health checks',
     };
+  }
   if (endpoint.ejectedUntil > now) return { value: 'ejected', state: 'warn', detail: 'by outlier detection' };
   return { value: 'healthy', state: 'ok' };
 }
@@ -134,7 +147,7 @@ function healthCheckCell(endpoint: Endpoint, checker: HealthChecker, now: number
 function ejectionCell(endpoint: Endpoint, now: number): StatusCell {
   if (endpoint.ejectedUntil > now)
     return {
-      value: `until ${clock(endpoint.ejectedUntil)}`,
+      value: `until ${clock(endpoint.ejectedUntil)} UTC`,
       state: 'warn',
       detail: `in ${formatDuration((endpoint.ejectedUntil - now) / 1000)}; ejection ${endpoint.ejections}`,
     };
@@ -155,11 +168,16 @@ function failuresCell(endpoint: Endpoint): StatusCell {
   };
 }
 
-function endpointRow(endpoint: Endpoint, checker: HealthChecker, now: number): StatusCell[] {
+function endpointRow(
+  endpoint: Endpoint,
+  cluster: Cluster,
+  checker: HealthChecker,
+  now: number,
+): StatusCell[] {
   const stats = endpoint.stats;
   return [
     endpoint.address,
-    stateCell(endpoint, checker, now),
+    stateCell(endpoint, cluster, checker, now),
     healthCheckCell(endpoint, checker, now),
     ejectionCell(endpoint, now),
     endpoint.pending
@@ -168,8 +186,7 @@ function endpointRow(endpoint: Endpoint, checker: HealthChecker, now: number): S
     endpoint.requests,
     responses(stats),
     failuresCell(endpoint),
-    formatLatency(latencyQuantile(stats, 0.5)),
-    formatLatency(latencyQuantile(stats, 0.99)),
+    latencyCell(stats),
   ];
 }
 
@@ -246,31 +263,28 @@ export async function ambassadorStatus(
   });
   sections.push({
     title: 'Clusters',
-    note: 'Endpoints available take requests now (healthy and not ejected); in flight counts attempts, retries included.',
+    note: 'Under each cluster its load balancing. Endpoints available take requests now (healthy and not ejected); in flight counts attempts, retries included; latency since start.',
     columns: [
       'cluster',
-      'lb',
       'discovery',
       'last change',
       'endpoints available',
       'in flight',
       'retries',
-      'p50',
-      'p99',
+      'latency p50 / p99',
     ],
     rows: sources.clusters.map(({ cluster, discovery }): StatusCell[] => {
       const total = cluster.endpoints.length;
       const available = cluster.available(now).length;
       const stats = combined([...cluster.endpoints.map((e) => e.stats), cluster.localStats]);
       return [
-        cluster.name,
-        cluster.config.lb,
+        { value: cluster.name, detail: cluster.config.lb },
         discoveryCell(cluster, discovery, now),
         cluster.endpointsChangedAt === undefined
           ? { value: 'no endpoints yet', state: 'warn' }
           : {
               value: formatAge(cluster.endpointsChangedAt, now),
-              detail: new Date(cluster.endpointsChangedAt).toISOString(),
+              detail: `at ${clock(cluster.endpointsChangedAt)} UTC`,
             },
         {
           value: `${available} of ${total}`,
@@ -283,8 +297,7 @@ export async function ambassadorStatus(
           ? { value: cluster.active, detail: `${cluster.activeRetries} retries` }
           : cluster.active,
         countsCell(retries.get(cluster.name)),
-        formatLatency(latencyQuantile(stats, 0.5)),
-        formatLatency(latencyQuantile(stats, 0.99)),
+        latencyCell(stats),
       ];
     }),
   });
@@ -301,11 +314,10 @@ export async function ambassadorStatus(
         'requests',
         'responses',
         'failures',
-        'p50',
-        'p99',
+        'latency p50 / p99',
       ],
       rows: [...cluster.endpoints, ...cluster.drainingEndpoints].map((endpoint) =>
-        endpointRow(endpoint, checker, now),
+        endpointRow(endpoint, cluster, checker, now),
       ),
       empty: cluster.discovered ? 'discovery found no endpoint' : 'discovery has not answered yet',
     });
