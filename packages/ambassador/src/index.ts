@@ -12,7 +12,12 @@ import { HttpListener } from './listener/http.js';
 import { TcpListener } from './listener/tcp.js';
 import { AmbassadorMetrics } from './metrics.js';
 
-export { ambassadorStatus, latencyQuantile } from './admin/status.js';
+export {
+  type AmbassadorStatusSources,
+  ambassadorStatus,
+  formatLatency,
+  latencyQuantile,
+} from './admin/status.js';
 export { Cluster, type ClusterEvents } from './cluster/cluster.js';
 export { Endpoint } from './cluster/endpoint.js';
 export { Lease } from './cluster/lease.js';
