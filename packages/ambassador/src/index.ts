@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
 import { type Component, component, type SidecarDefinition } from '@sidecar-kit/core';
 import { mergeClusterSnapshots } from './admin/clusters.js';
+import { type AmbassadorStatusSources, ambassadorStatus } from './admin/status.js';
 import { Cluster } from './cluster/cluster.js';
 import { configSchema } from './config.js';
 import { DnsDiscovery } from './discovery/dns.js';
@@ -11,6 +12,12 @@ import { HttpListener } from './listener/http.js';
 import { TcpListener } from './listener/tcp.js';
 import { AmbassadorMetrics } from './metrics.js';
 
+export {
+  type AmbassadorStatusSources,
+  ambassadorStatus,
+  formatLatency,
+  latencyQuantile,
+} from './admin/status.js';
 export { Cluster, type ClusterEvents } from './cluster/cluster.js';
 export { Endpoint } from './cluster/endpoint.js';
 export { Lease } from './cluster/lease.js';
@@ -52,10 +59,12 @@ export const definition: SidecarDefinition<typeof configSchema> = {
   workers: (config) => (config.workers === 'auto' ? availableParallelism() : config.workers),
   mergeStatus: { '/clusters': mergeClusterSnapshots },
   help: 'Config reference: https://github.com/sidecar-kit/sidecar-kit/tree/main/packages/ambassador#configuration',
-  create: ({ config, logger, registry, metricPrefix, readiness, addStatusRoute }) => {
+  create: ({ config, logger, registry, metricPrefix, readiness, addStatusRoute, setStatusPage }) => {
     const metrics = new AmbassadorMetrics(registry, metricPrefix);
     const clusters = new Map<string, Cluster>();
     const components: Component[] = [];
+    const statusClusters: AmbassadorStatusSources['clusters'][number][] = [];
+    const statusListeners: AmbassadorStatusSources['listeners'][number][] = [];
     for (const clusterConfig of config.clusters) {
       const cluster = new Cluster(clusterConfig, logger);
       clusters.set(cluster.name, cluster);
@@ -67,6 +76,7 @@ export const definition: SidecarDefinition<typeof configSchema> = {
         : clusterConfig.discovery?.file
           ? new FileDiscovery(cluster, clusterConfig.discovery.file, logger)
           : undefined;
+      statusClusters.push({ cluster, checker, discovery });
       readiness.register(`cluster ${cluster.name}`, () =>
         cluster.discovered && cluster.endpoints.length > 0 ? true : 'no endpoints discovered yet',
       );
@@ -95,11 +105,13 @@ export const definition: SidecarDefinition<typeof configSchema> = {
           ? new TcpListener(listenerConfig, cluster, metrics, logger)
           : new HttpListener(listenerConfig, cluster, metrics, logger);
       readiness.register(listener.name, () => (listener.address() ? true : 'not listening'));
+      statusListeners.push({ config: listenerConfig, address: () => listener.address() });
       components.push(listener);
     }
     addStatusRoute('/clusters', () => ({
       clusters: [...clusters.values()].map((cluster) => cluster.snapshot()),
     }));
+    setStatusPage(() => ambassadorStatus({ listeners: statusListeners, clusters: statusClusters, metrics }));
     return components;
   },
 };

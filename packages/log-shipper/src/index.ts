@@ -10,6 +10,7 @@ import { ElasticsearchOutput } from './output/elasticsearch/output.js';
 import type { Output } from './output/output.js';
 import { StreamOutput } from './output/stream.js';
 import { Shipper } from './shipper.js';
+import { shipperStatus } from './status.js';
 
 export type { BatchLimits } from './batch/dispatcher.js';
 export { CheckpointStore } from './checkpoint/store.js';
@@ -20,8 +21,9 @@ export { decoders } from './format/index.js';
 export { Joiner } from './multiline/joiner.js';
 export { indexNamer } from './output/elasticsearch/index-name.js';
 export { ElasticsearchOutput } from './output/elasticsearch/output.js';
-export type { Batch, ItemRun, Output } from './output/output.js';
-export { Shipper } from './shipper.js';
+export type { Batch, ItemRun, Output, OutputStatus } from './output/output.js';
+export { type FileStatus, Shipper } from './shipper.js';
+export { formatBytes, type ShipperStatusSources, shipperStatus } from './status.js';
 export { LineReader } from './tail/line-reader.js';
 
 const { version } = createRequire(import.meta.url)('../package.json') as { version: string };
@@ -52,7 +54,7 @@ export const definition: SidecarDefinition<typeof configSchema> = {
     'tails log files from a shared volume and ships them to Elasticsearch, nothing lost, nothing duplicated',
   schema: configSchema,
   help: 'Config reference: https://github.com/sidecar-kit/sidecar-kit/tree/main/packages/log-shipper#configuration',
-  create: ({ config, logger, registry, metricPrefix, readiness }) => {
+  create: ({ config, logger, registry, metricPrefix, readiness, setStatusPage }) => {
     const store = new CheckpointStore(config.state.dir, logger);
     const metrics = new ShipperMetrics(registry, metricPrefix, {
       checkpointLastWriteAt: () => store.lastWriteAt,
@@ -66,6 +68,7 @@ export const definition: SidecarDefinition<typeof configSchema> = {
     const { output, limits } = createOutput(config.output, metrics, deadLetters, logger);
     readiness.register(output.name, () => output.ready());
     const shipper = new Shipper(config, output, store, metrics, limits, logger);
+    setStatusPage(() => shipperStatus({ config, shipper, output, checkpoints: store, metrics }));
     let watcher: ReturnType<typeof watchDirectories> | undefined;
     const watch: Component = {
       name: 'watch',

@@ -1,12 +1,30 @@
 import type { Component, Logger } from '@sidecar-kit/core';
 import { Acknowledgements } from './ack/acknowledgements.js';
-import { type BatchLimits, Dispatcher } from './batch/dispatcher.js';
+import { type BatchLimits, Dispatcher, type QueueState } from './batch/dispatcher.js';
 import type { CheckpointStore } from './checkpoint/store.js';
 import type { LogShipperConfig } from './config.js';
 import { EventEncoder } from './encode/event-encoder.js';
 import type { ShipperMetrics } from './metrics.js';
 import type { Output } from './output/output.js';
 import { Tailer } from './tail/tailer.js';
+import type { TrackedFile } from './tail/tracked-file.js';
+
+/** A followed file as the status page shows it. */
+export interface FileStatus {
+  path: string;
+  readOffset: number;
+  ackedOffset: number;
+  /** As last seen by a read (the page does no I/O). */
+  size: number;
+  /** When the output last acknowledged events of it (since it was opened), if ever. */
+  acknowledgedAt: number | undefined;
+  lastGrowthAt: number;
+  /** Gone from every glob (rotated away or deleted) since then: read to its end, then closed. */
+  goneSince: number | undefined;
+  closeRemovedAfterMs: number;
+  /** Batches on their way out with events of it. */
+  batchesInFlight: number;
+}
 
 /**
  * The pipeline as one component: the tailer reads the inputs' files into events, the encoder
@@ -17,6 +35,7 @@ export class Shipper implements Component {
   readonly name = 'tail';
   readonly #tailer: Tailer;
   readonly #dispatcher: Dispatcher;
+  readonly #acknowledgements: Acknowledgements;
   #wake: (() => void) | undefined;
   #stopping = false;
   #loop: Promise<void> | undefined;
@@ -43,6 +62,7 @@ export class Shipper implements Component {
       () => this.#wake?.(),
     );
     this.#dispatcher = dispatcher;
+    this.#acknowledgements = acknowledgements;
     this.#tailer = new Tailer(config.inputs, store, metrics, logger, dispatcher, (file, event, timestamp) =>
       dispatcher.add(file, event, timestamp, encoder.encode(event, timestamp, file.input.config)),
     );
@@ -53,6 +73,31 @@ export class Shipper implements Component {
     await this.#tailer.scan(Date.now());
     this.#checkpointTimer = setInterval(() => this.store.tryFlush(), this.config.state.flushMs);
     this.#loop = this.#run();
+  }
+
+  /** The files followed now (read by the status page). */
+  files(): FileStatus[] {
+    return [...this.#tailer.files].map((file: TrackedFile) => ({
+      path: file.path,
+      readOffset: file.readOffset,
+      ackedOffset: file.ackedOffset,
+      size: file.size,
+      acknowledgedAt: this.#acknowledgements.acknowledgedAt(file),
+      lastGrowthAt: file.lastGrowthAt,
+      goneSince: file.goneSince,
+      closeRemovedAfterMs: file.input.config.closeRemovedAfterMs,
+      batchesInFlight: file.acks.length,
+    }));
+  }
+
+  /** The dispatcher's queue against its limits (read by the status page). */
+  get queue(): QueueState {
+    return this.#dispatcher.queue;
+  }
+
+  /** When the globs were last scanned. */
+  get lastScan(): number {
+    return this.#tailer.lastScan;
   }
 
   /** Wakes the read loop early (a watcher saw a change). */

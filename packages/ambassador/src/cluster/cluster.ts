@@ -48,6 +48,8 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   readonly localStats = new RequestStats();
   /** Set once discovery produced a first answer (static clusters: at once). */
   discovered = false;
+  /** When the endpoint set last changed (the first set counts), ms since the epoch. */
+  endpointsChangedAt: number | undefined;
 
   constructor(config: ClusterConfig, logger: Logger) {
     super();
@@ -71,6 +73,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   get endpoints(): readonly Endpoint[] {
     return this.#endpoints;
+  }
+
+  /** Removed endpoints still finishing their requests in flight. */
+  get drainingEndpoints(): readonly Endpoint[] {
+    return [...this.#draining];
   }
 
   /**
@@ -97,6 +104,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     }
     this.#endpoints = next;
     this.#invalidate();
+    if (added.length || removed.length || !this.discovered) this.endpointsChangedAt = Date.now();
     this.discovered = true;
     this.#balancer.rebuild(next);
     if (added.length || removed.length)
@@ -187,6 +195,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
   /** Outlier detection: consecutive failures eject an endpoint for a growing time. */
   #recordFailure(endpoint: Endpoint, kind: FailureKind): void {
     endpoint.failures++;
+    endpoint.failuresByKind[kind]++;
     endpoint.consecutiveFailures++;
     const detection = this.config.outlierDetection;
     if (!detection || endpoint.consecutiveFailures < detection.consecutiveFailures) return;

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import type { ClusterConfig } from '../config.js';
+import type { FailureKind } from '../errors.js';
 import { RequestStats } from './recorder.js';
 
 export type EndpointState = 'healthy' | 'unhealthy' | 'ejected' | 'draining';
@@ -49,6 +50,13 @@ export class Endpoint {
   requests = 0;
   failures = 0;
   consecutiveFailures = 0;
+  /** `failures` by kind (the status page reads it). */
+  readonly failuresByKind: Record<FailureKind, number> = {
+    'connect-failure': 0,
+    reset: 0,
+    timeout: 0,
+    '5xx': 0,
+  };
   readonly stats = new RequestStats();
   #pool: Pool | undefined;
   readonly #poolOptions: Pool.Options;

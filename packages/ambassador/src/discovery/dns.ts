@@ -2,6 +2,13 @@ import { Resolver } from 'node:dns/promises';
 import type { Logger } from '@sidecar-kit/core';
 import type { Cluster } from '../cluster/cluster.js';
 
+/** A discovery's last attempt, as the status page shows it. */
+export interface DiscoveryAttempt {
+  at: number;
+  /** Why it kept the known endpoints; undefined when it succeeded. */
+  error: string | undefined;
+}
+
 export interface DnsDiscoveryConfig {
   name: string;
   port: number;
@@ -21,6 +28,8 @@ export class DnsDiscovery {
   readonly #resolver = new Resolver({ timeout: 2000, tries: 2 });
   #timer: NodeJS.Timeout | undefined;
   #stopped = false;
+  /** The last lookup (read by the status page). */
+  lastAttempt: DiscoveryAttempt | undefined;
 
   constructor(cluster: Cluster, config: DnsDiscoveryConfig, logger: Logger) {
     this.#cluster = cluster;
@@ -54,6 +63,7 @@ export class DnsDiscovery {
     ];
     if (addresses.length === 0) {
       const reason = v4.status === 'rejected' ? String((v4.reason as Error).message) : 'no A or AAAA records';
+      this.lastAttempt = { at: Date.now(), error: reason };
       this.#logger.warn(
         { reason, kept: this.#cluster.endpoints.length },
         'dns lookup failed; keeping known endpoints',
@@ -61,6 +71,7 @@ export class DnsDiscovery {
       return;
     }
     addresses.sort();
+    this.lastAttempt = { at: Date.now(), error: undefined };
     this.#cluster.setEndpoints(addresses.map((ip) => `${ip}:${this.#config.port}`));
   }
 

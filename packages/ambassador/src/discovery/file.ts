@@ -5,6 +5,7 @@ import type { Logger } from '@sidecar-kit/core';
 import { parse } from 'yaml';
 import type { Cluster } from '../cluster/cluster.js';
 import { endpointAddress } from '../config.js';
+import type { DiscoveryAttempt } from './dns.js';
 
 /**
  * Endpoints from a YAML or JSON file: a list of "host:port", or `{ endpoints: [...] }`. The
@@ -20,6 +21,8 @@ export class FileDiscovery {
   #timer: NodeJS.Timeout | undefined;
   #last = '';
   #debounce: NodeJS.Timeout | undefined;
+  /** The last read of the file (read by the status page). */
+  lastAttempt: DiscoveryAttempt | undefined;
 
   constructor(cluster: Cluster, config: { path: string; pollMs: number }, logger: Logger) {
     this.#cluster = cluster;
@@ -48,19 +51,25 @@ export class FileDiscovery {
     try {
       text = await readFile(this.#path, 'utf8');
     } catch (error) {
+      this.lastAttempt = { at: Date.now(), error: `cannot read: ${(error as Error).message}` };
       this.#logger.warn(
         { error: (error as Error).message },
         'cannot read endpoints file; keeping known endpoints',
       );
       return;
     }
-    if (text === this.#last) return;
+    if (text === this.#last) {
+      this.lastAttempt = { at: Date.now(), error: undefined };
+      return;
+    }
     const addresses = parseEndpointsFile(text);
     if (typeof addresses === 'string') {
+      this.lastAttempt = { at: Date.now(), error: `invalid: ${addresses}` };
       this.#logger.error({ reason: addresses }, 'invalid endpoints file; keeping known endpoints');
       return;
     }
     this.#last = text;
+    this.lastAttempt = { at: Date.now(), error: undefined };
     this.#cluster.setEndpoints(addresses);
   }
 

@@ -6,6 +6,17 @@ import type { Endpoint } from '../cluster/endpoint.js';
 interface Streak {
   passes: number;
   fails: number;
+  /** The last check: when it finished and why it failed (undefined: it passed). */
+  at: number;
+  failure: string | undefined;
+}
+
+/** An endpoint's last active check, as the status page shows it. */
+export interface LastCheck {
+  at: number;
+  failure: string | undefined;
+  /** Passes or failures in a row, the last one included. */
+  streak: number;
 }
 
 /**
@@ -23,6 +34,24 @@ export class HealthChecker {
   constructor(cluster: Cluster, tcpOnly: boolean) {
     this.#cluster = cluster;
     this.#tcpOnly = tcpOnly;
+  }
+
+  /** How active checks are done, or undefined when the cluster has none. */
+  get kind(): 'http' | 'tcp' | undefined {
+    const config = this.#cluster.config.healthCheck;
+    if (!config) return undefined;
+    return config.path && !this.#tcpOnly ? 'http' : 'tcp';
+  }
+
+  /** The endpoint's last check (read by the status page), undefined before its first. */
+  lastCheck(endpoint: Endpoint): LastCheck | undefined {
+    const streak = this.#streaks.get(endpoint);
+    if (!streak) return undefined;
+    return {
+      at: streak.at,
+      failure: streak.failure,
+      streak: streak.failure === undefined ? streak.passes : streak.fails,
+    };
   }
 
   start(): void {
@@ -54,8 +83,10 @@ export class HealthChecker {
     const failure = await (config.path && !this.#tcpOnly
       ? this.#httpCheck(endpoint, config.path, config.timeoutMs)
       : this.#connectCheck(endpoint, config.timeoutMs));
-    const streak = this.#streaks.get(endpoint) ?? { passes: 0, fails: 0 };
+    const streak = this.#streaks.get(endpoint) ?? { passes: 0, fails: 0, at: 0, failure: undefined };
     this.#streaks.set(endpoint, streak);
+    streak.at = Date.now();
+    streak.failure = failure;
     if (failure === undefined) {
       streak.passes++;
       streak.fails = 0;

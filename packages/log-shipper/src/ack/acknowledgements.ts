@@ -10,12 +10,20 @@ export type BatchAcks = ReadonlyArray<readonly [TrackedFile, PendingAck]>;
  * acknowledged, in file order, even when batches complete out of order.
  */
 export class Acknowledgements {
+  /** When each file's checkpoint last moved (read by the status page). */
+  readonly #acknowledgedAt = new WeakMap<TrackedFile, number>();
+
   constructor(
     private readonly store: CheckpointStore,
     private readonly metrics: ShipperMetrics,
     /** Whether a file with this key is being followed now. */
     private readonly isTracked: (key: string) => boolean,
   ) {}
+
+  /** When the output last acknowledged events of this file (ms since the epoch), if ever. */
+  acknowledgedAt(file: TrackedFile): number | undefined {
+    return this.#acknowledgedAt.get(file);
+  }
 
   /** Queues a batch on its way out behind each file's earlier batches; `ends` is where the batch's events of each file end. */
   expect(ends: ReadonlyMap<TrackedFile, number>): BatchAcks {
@@ -40,6 +48,7 @@ export class Acknowledgements {
         moved = true;
       }
       if (!moved) continue;
+      this.#acknowledgedAt.set(file, now);
       // A late acknowledgement for a detached file: not over a live file with the same key (the
       // copy of a copytruncate resumes on its own), nor for an inode that holds other content now.
       if (file.closed && (this.isTracked(file.key) || (file.rewritten && file.key.startsWith('ino:'))))

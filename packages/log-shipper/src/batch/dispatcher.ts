@@ -13,6 +13,19 @@ export interface BatchLimits {
   concurrency: number;
 }
 
+/** The dispatcher's queue against its limits. */
+export interface QueueState {
+  /** Encoded events read but not acknowledged (the batch being filled and those in flight). */
+  bufferedBytes: number;
+  maxBufferedBytes: number;
+  /** Reading is paused: bufferedBytes reached maxBufferedBytes. */
+  paused: boolean;
+  inFlight: number;
+  concurrency: number;
+  openBatch: { docs: number; bytes: number; startedAt?: number };
+  limits: Readonly<BatchLimits>;
+}
+
 /** The batch being filled. */
 interface OpenBatch {
   builder: BatchBuilder;
@@ -80,6 +93,24 @@ export class Dispatcher {
 
   get inFlight(): number {
     return this.#inFlightBatches.size;
+  }
+
+  /** What is queued now against its limits (read by the status page). */
+  get queue(): QueueState {
+    const { builder, startedAt } = this.#current;
+    return {
+      bufferedBytes: this.#buffered,
+      maxBufferedBytes: this.maxBufferedBytes,
+      paused: this.paused,
+      inFlight: this.#inFlightBatches.size,
+      concurrency: this.limits.concurrency,
+      openBatch: {
+        docs: builder.count,
+        bytes: builder.bytes,
+        ...(builder.count ? { startedAt } : {}),
+      },
+      limits: this.limits,
+    };
   }
 
   /** Sends the batch being filled (once a slot is free) and starts a new one. */

@@ -31,8 +31,26 @@ export interface ItemInfo {
   offset: number;
 }
 
+/** What an output tells the status page about its destination (kept as it goes, read on demand). */
+export interface OutputStatus {
+  /** Where it writes: a file path, stdout, Elasticsearch nodes and index. */
+  destination: string;
+  /** ok: deliveries work (or none was needed yet); retrying: they fail and are being retried; failed: a write failed, its batch stays unacknowledged. */
+  state: 'ok' | 'retrying' | 'failed';
+  /** When the current failing state began. */
+  since?: number;
+  /** Why deliveries fail. */
+  reason?: string;
+  /** When a batch was last delivered. */
+  lastDeliveryAt?: number;
+  /** Events delivered, for outputs that do not count events_shipped_total. */
+  delivered?: number;
+}
+
 export interface Output {
   readonly name: string;
+  /** For the status page: the destination and how delivering to it goes. */
+  status?(): OutputStatus;
   /** For outputs that write a bulk action before each document: the index for an event of this ISO 8601 time. */
   indexFor?(timestamp: string): string;
   /** The line written before each document (a bulk action), for outputs that need one. */

@@ -13,6 +13,7 @@ import {
   itemDocument,
   itemOrigin,
   type Output,
+  type OutputStatus,
   sleep,
 } from '../output.js';
 import { indexNamer } from './index-name.js';
@@ -68,6 +69,9 @@ export class ElasticsearchOutput implements Output {
   readonly #indexFor: (iso: string) => string;
   #lastError: string | undefined = 'no request yet';
   #probe: { at: number; result: true | string } | undefined;
+  /** Deliveries failing since, and why (the status page reads it). */
+  #retrying: { since: number; reason: string } | undefined;
+  #lastDeliveryAt: number | undefined;
   #lastIndex = '';
   #actionHead = '';
 
@@ -120,6 +124,7 @@ export class ElasticsearchOutput implements Output {
         if (this.#lastError !== reason)
           this.logger.warn({ reason, pending: count, attempt }, 'bulk request failed: retrying');
         this.#lastError = reason;
+        this.#retrying = { since: this.#retrying?.since ?? Date.now(), reason };
         this.metrics.retried.inc(count);
         await sleep(backoffMs(attempt, this.config.retry.initialMs, this.config.retry.maxMs), abort);
         attempt += 1;
@@ -129,6 +134,7 @@ export class ElasticsearchOutput implements Output {
       }
       if (response === undefined) {
         this.metrics.shipped.inc(pending?.length ?? batch.count);
+        this.#delivered();
         return true;
       }
       const retry: number[] = [];
@@ -141,13 +147,37 @@ export class ElasticsearchOutput implements Output {
         else this.#deadLetter(batch, i, result);
       });
       this.metrics.shipped.inc(shipped);
-      if (retry.length === 0) return true;
+      if (retry.length === 0) {
+        this.#delivered();
+        return true;
+      }
+      this.#retrying = {
+        since: this.#retrying?.since ?? Date.now(),
+        reason: `${retry.length} of ${response.items.length} items answered 429 or 5xx`,
+      };
       pending = retry;
       body = Buffer.concat(retry.map((i) => itemBytes(batch, i)));
       this.metrics.retried.inc(retry.length);
       await sleep(backoffMs(attempt, this.config.retry.initialMs, this.config.retry.maxMs), abort);
       attempt += 1;
     }
+  }
+
+  #delivered(): void {
+    this.#lastDeliveryAt = Date.now();
+    this.#retrying = undefined;
+  }
+
+  status(): OutputStatus {
+    const config = this.config;
+    const nodes = (config.nodes ?? [config.node as string]).map(redactUrl).join(', ');
+    const target = config.dataStream ? `data stream ${config.dataStream}` : `index ${config.index}`;
+    return {
+      destination: `${nodes} (${target})`,
+      state: this.#retrying ? 'retrying' : 'ok',
+      ...(this.#retrying ? { since: this.#retrying.since, reason: this.#retrying.reason } : {}),
+      ...(this.#lastDeliveryAt ? { lastDeliveryAt: this.#lastDeliveryAt } : {}),
+    };
   }
 
   #deadLetter(batch: Batch, i: number, result: BulkItem): void {
@@ -184,6 +214,20 @@ export class ElasticsearchOutput implements Output {
 
   async close(): Promise<void> {
     await this.client.close();
+  }
+}
+
+/** A node URL without the credentials it may carry. */
+function redactUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.username || parsed.password) {
+      parsed.username = '';
+      parsed.password = '';
+    }
+    return parsed.toString().replace(/\/$/, '');
+  } catch {
+    return url;
   }
 }
 
