@@ -60,13 +60,13 @@ export class LineReader {
   #completedCut: Line | undefined;
   #offset = 0;
 
-  /** `area` may be shared by every reader: reads happen one at a time. Its buffer must hold maxLineBytes + 1. */
+  /** `area` may be shared by every reader: reads happen one at a time. Its buffer must hold maxLineBytes + 2 (a line and its \r\n). */
   constructor(
     private readonly maxLineBytes: number,
-    area: ReadArea = new ReadArea(Math.max(256 * 1024, maxLineBytes + 1)),
+    area: ReadArea = new ReadArea(Math.max(256 * 1024, maxLineBytes + 2)),
   ) {
-    if (area.buffer.length <= maxLineBytes)
-      throw new RangeError('read buffer must be longer than maxLineBytes');
+    if (area.buffer.length < maxLineBytes + 2)
+      throw new RangeError('read buffer must hold maxLineBytes + 2 bytes');
     this.#area = area;
   }
 
@@ -92,7 +92,8 @@ export class LineReader {
       }
       if (newline < 0 || newline >= bytesRead) {
         const pending = bytesRead - position;
-        if (pending > this.maxLineBytes) {
+        // A \r at the end may be the first half of a \r\n line end: not part of the line's length.
+        if (pending > this.maxLineBytes + (buffer[bytesRead - 1] === CARRIAGE_RETURN ? 1 : 0)) {
           this.#cut = {
             text: buffer.toString('utf8', position, utf8Cut(buffer, position, this.maxLineBytes)),
             start: offset + position,

@@ -84,7 +84,7 @@ export class Tailer {
       decode: decoders[input.format],
     }));
     const longest = Math.max(...inputs.map((input) => input.maxLineBytes));
-    this.#readArea = new ReadArea(Math.max(256 * 1024, longest + 1));
+    this.#readArea = new ReadArea(Math.max(256 * 1024, longest + 2));
     this.#headBuffer = Buffer.allocUnsafe(Math.max(...inputs.map((input) => input.fingerprintBytes)));
   }
 
