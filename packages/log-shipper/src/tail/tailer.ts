@@ -321,10 +321,18 @@ export class Tailer {
     await handle.close();
   }
 
-  /** Frees a descriptor for a waiting file: closes the open file read to its end longest ago. */
+  /** Whether an open file has nothing to read: its last read reached its end and it has not grown since. */
+  async #drained(file: TrackedFile): Promise<boolean> {
+    if (file.handle === undefined || !file.atEnd || file.reader.skipping) return false;
+    const { size } = await file.handle.stat();
+    if (size > file.size) file.atEnd = false; // grown since: read it before letting it go
+    return file.atEnd;
+  }
+
+  /** Frees a descriptor for a waiting file: closes the file opened longest ago that has nothing to read. */
   async #yieldSlot(): Promise<boolean> {
     for (const file of this.#open) {
-      if (!file.atEnd || file.reader.skipping) continue;
+      if (!(await this.#drained(file))) continue;
       await this.#release(file);
       return true;
     }
@@ -489,9 +497,8 @@ export class Tailer {
       if (file.goneSince === undefined || now - file.lastGrowthAt < file.input.config.closeRemovedAfterMs) {
         if (
           file.handle !== undefined &&
-          file.atEnd &&
-          !file.reader.skipping &&
-          (this.#open.size > this.#fdLimit || now - file.lastGrowthAt >= file.input.config.closeInactiveMs)
+          (this.#open.size > this.#fdLimit || now - file.lastGrowthAt >= file.input.config.closeInactiveMs) &&
+          (await this.#drained(file))
         )
           await this.#release(file);
         continue;
