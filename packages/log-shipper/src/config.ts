@@ -30,6 +30,8 @@ const input = z.strictObject({
   fingerprintBytes: z.number().int().min(16).max(65536).default(1024),
   /** A file gone from every glob is read to its end, then closed this long after it stopped growing. */
   closeRemovedAfterMs: z.number().int().min(0).default(5000),
+  /** A file read to its end that has not grown for this long is closed (its fd released); a scan that sees it grow reopens it, checked by identity. */
+  closeInactiveMs: z.number().int().min(0).default(300_000),
 });
 
 const elasticsearch = z
@@ -128,6 +130,8 @@ export const configSchema = z
     state,
     /** How often globs are re-scanned for new, rotated and removed files. */
     scanIntervalMs: z.number().int().min(10).default(1000),
+    /** Files held open for reading at once, at most, over every input; the others wait their turn. */
+    maxOpenFiles: z.number().int().min(1).default(1024),
     output,
   })
   .transform((config) => {

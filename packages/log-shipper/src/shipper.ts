@@ -63,8 +63,15 @@ export class Shipper implements Component {
     );
     this.#dispatcher = dispatcher;
     this.#acknowledgements = acknowledgements;
-    this.#tailer = new Tailer(config.inputs, store, metrics, logger, dispatcher, (file, event, timestamp) =>
-      dispatcher.add(file, event, timestamp, encoder.encode(event, timestamp, file.input.config)),
+    this.#tailer = new Tailer(
+      config.inputs,
+      store,
+      metrics,
+      logger,
+      dispatcher,
+      (file, event, timestamp) =>
+        dispatcher.add(file, event, timestamp, encoder.encode(event, timestamp, file.input.config)),
+      { maxOpenFiles: config.maxOpenFiles },
     );
   }
 
@@ -139,6 +146,8 @@ export class Shipper implements Component {
     this.#wake?.();
     await this.#loop;
     dispatcher.abortAt(deadline);
+    // Files closed while idle may have grown since the last scan: a last scan finds them.
+    await tailer.scan(Date.now());
     while (!deadline.aborted) {
       if (await tailer.readAll()) continue;
       if (!dispatcher.paused) break; // every file is at its end
@@ -151,6 +160,7 @@ export class Shipper implements Component {
     await dispatcher.settleAll();
     clearInterval(this.#checkpointTimer);
     this.store.tryFlush();
+    this.store.close();
     const files = [...tailer.files];
     const unacknowledged = files.filter((file) => file.ackedOffset < file.readOffset).length;
     this.logger.info(

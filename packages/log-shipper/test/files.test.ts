@@ -101,6 +101,46 @@ describe('files', () => {
   });
 });
 
+describe('files closed for inactivity (closeInactiveMs) are reopened by identity', () => {
+  const long = (from: number, to: number, tag: string) => {
+    let text = '';
+    for (let n = from; n <= to; n += 1) text += `${tag} ${n} ${'x'.repeat(60)}\n`;
+    return text;
+  };
+
+  it('renamed while closed, then grown: resumes where it was (no line twice), and the new file under the old name is read from its start', async () => {
+    const dir = workDir('closed-renamed');
+    const log = join(dir, 'logs', 'app.log');
+    writeFileSync(log, long(1, 30, 'old'));
+    shipper = startShipper(dir, config(dir, `${dir}/logs/app.log*`, '    closeInactiveMs: 100\n'));
+    await until('the first lines', () => messages(dir).length >= 30);
+    await sleep(600); // closed as inactive
+    renameSync(log, `${log}.1`);
+    appendFileSync(`${log}.1`, long(31, 40, 'old'));
+    writeFileSync(log, long(1, 5, 'new'));
+    await until('every line', () => messages(dir).length >= 45);
+    await sleep(500);
+    const seen = messages(dir);
+    expect(seen).toHaveLength(45);
+    expect(new Set(seen).size).toBe(45);
+  });
+
+  it('rewritten in place while closed (same inode, other first bytes, longer than before): read as new content', async () => {
+    const dir = workDir('closed-rewritten');
+    const log = join(dir, 'logs', 'app.log');
+    writeFileSync(log, long(1, 30, 'first'));
+    shipper = startShipper(dir, config(dir, `${dir}/logs/*.log`, '    closeInactiveMs: 100\n'));
+    await until('the first lines', () => messages(dir).length >= 30);
+    await sleep(600); // closed as inactive
+    writeFileSync(log, long(1, 60, 'second')); // truncated and rewritten longer, at once
+    await until('the new content', () => messages(dir).length >= 90);
+    await sleep(500);
+    const seen = messages(dir);
+    expect(seen).toHaveLength(90);
+    expect(seen.filter((line) => line.startsWith('second'))).toHaveLength(60);
+  });
+});
+
 describe('bad config', () => {
   it.each([
     [

@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -20,17 +20,35 @@ export interface RunningShipper {
   peakRssMiB: () => number;
   /** Resident set size now (VmRSS), in MiB. */
   rssMiB: () => number;
+  /** File descriptors the process holds now (entries of /proc/<pid>/fd). */
+  openFds: () => number;
+  /** Most file descriptors seen held at once so far (sampled every 100 ms). */
+  peakFds: () => number;
   signal: (signal: NodeJS.Signals) => Promise<number | null>;
 }
 
+export interface StartOptions {
+  /** Runs the bin under `ulimit -n <fdLimit>` (through bash, exec'ed: the pid is the shipper's). */
+  fdLimit?: number;
+}
+
 /** Runs the real bin as a child process, the way a container runs it. */
-export function startShipper(dir: string, configYaml: string, env: NodeJS.ProcessEnv = {}): RunningShipper {
+export function startShipper(
+  dir: string,
+  configYaml: string,
+  env: NodeJS.ProcessEnv = {},
+  options: StartOptions = {},
+): RunningShipper {
   const file = join(dir, `config-${Date.now()}-${Math.random()}.yaml`);
   writeFileSync(file, configYaml);
-  const child = spawn(process.execPath, [bin, '--config', file], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, ...env },
-  });
+  const args = [bin, '--config', file];
+  const child =
+    options.fdLimit === undefined
+      ? spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } })
+      : spawn('bash', ['-c', `ulimit -n ${options.fdLimit}; exec "$0" "$@"`, process.execPath, ...args], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { ...process.env, ...env },
+        });
   let output = '';
   let logs = '';
   child.stdout?.on('data', (chunk: Buffer) => {
@@ -40,7 +58,16 @@ export function startShipper(dir: string, configYaml: string, env: NodeJS.Proces
     logs += chunk.toString();
   });
   let peak = 0;
+  let peakFds = 0;
+  const openFds = () => {
+    try {
+      return readdirSync(`/proc/${child.pid}/fd`).length;
+    } catch {
+      return 0; // exited
+    }
+  };
   const sampler = setInterval(() => {
+    peakFds = Math.max(peakFds, openFds());
     try {
       const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
       const hwm = /VmHWM:\s+(\d+) kB/.exec(status);
@@ -59,6 +86,8 @@ export function startShipper(dir: string, configYaml: string, env: NodeJS.Proces
         .filter((line) => line.startsWith('{"level"'))
         .map((line) => JSON.parse(line) as Record<string, unknown>),
     peakRssMiB: () => peak,
+    openFds,
+    peakFds: () => peakFds,
     rssMiB: () => {
       try {
         const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');

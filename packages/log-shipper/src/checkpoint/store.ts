@@ -31,6 +31,16 @@ export class CheckpointStore {
   #dirty = false;
   /** When the checkpoints were last written to disk (ms since the epoch); the start counts as one. */
   #lastWriteAt = Date.now();
+  /**
+   * Descriptors held for the next write, so that running out of file descriptors (EMFILE) never
+   * stops checkpoints: the directory (fsynced after each rename) and the next temp file, opened
+   * right after a write closed the previous one (the slot it freed).
+   */
+  #dirFd: number | undefined;
+  #tempFd: number | undefined;
+  readonly #temp: string;
+  #failures = 0;
+  #lastFailureLogAt = 0;
 
   constructor(
     private readonly dir: string,
@@ -38,6 +48,24 @@ export class CheckpointStore {
   ) {
     this.#file = join(dir, 'checkpoints.json');
     this.#backup = join(dir, 'checkpoints.json.bak');
+    this.#temp = `${this.#file}.tmp`;
+  }
+
+  /** Opens the descriptors the next write needs, if they are not open; a failure is retried at the next write. */
+  #prepare(): void {
+    try {
+      this.#dirFd ??= openSync(this.dir, 'r');
+      this.#tempFd ??= openSync(this.#temp, 'w', 0o600);
+    } catch {
+      // EMFILE and the like: the write opens what it lacks, and retries later.
+    }
+  }
+
+  /** Closes the descriptors held for the next write (shutdown). */
+  close(): void {
+    for (const fd of [this.#dirFd, this.#tempFd]) if (fd !== undefined) closeSync(fd);
+    this.#dirFd = undefined;
+    this.#tempFd = undefined;
   }
 
   load(): void {
@@ -78,6 +106,7 @@ export class CheckpointStore {
     }
     if (this.#entries.size === 0)
       this.logger.info({ dir: this.dir }, 'no usable checkpoints: starting fresh');
+    this.#prepare();
   }
 
   get(key: string): Checkpoint | undefined {
@@ -133,12 +162,25 @@ export class CheckpointStore {
     return this.#entries.size;
   }
 
-  /** flush(), a failure logged instead of thrown: the checkpoints stay to write, the next flush tries again. */
-  tryFlush(): void {
+  /**
+   * flush(), a failure logged instead of thrown: the checkpoints stay to write, the next flush
+   * tries again. Repeated failures are logged once a minute, with their count. True when the
+   * checkpoints are on disk.
+   */
+  tryFlush(): boolean {
     try {
       this.flush();
+      if (this.#failures > 0) this.logger.info({ failures: this.#failures }, 'checkpoints written again');
+      this.#failures = 0;
+      return true;
     } catch (error) {
-      this.logger.error({ err: error }, 'cannot write checkpoints');
+      this.#failures += 1;
+      const now = Date.now();
+      if (now - this.#lastFailureLogAt >= 60_000) {
+        this.#lastFailureLogAt = now;
+        this.logger.error({ err: error, failures: this.#failures }, 'cannot write checkpoints: retrying');
+      }
+      return false;
     }
   }
 
@@ -150,8 +192,10 @@ export class CheckpointStore {
   flush(): void {
     if (!this.#dirty) return;
     const state: StoredState = { version: 1, files: Object.fromEntries(this.#entries) };
-    const temp = `${this.#file}.tmp`;
-    const fd = openSync(temp, 'w', 0o600);
+    const temp = this.#temp;
+    this.#dirFd ??= openSync(this.dir, 'r');
+    const fd = this.#tempFd ?? openSync(temp, 'w', 0o600);
+    this.#tempFd = undefined;
     try {
       writeSync(fd, JSON.stringify(state));
       fsyncSync(fd);
@@ -164,13 +208,9 @@ export class CheckpointStore {
       if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw error;
     }
     renameSync(temp, this.#file);
-    const dirFd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(dirFd);
-    } finally {
-      closeSync(dirFd);
-    }
+    fsyncSync(this.#dirFd);
     this.#dirty = false;
     this.#lastWriteAt = Date.now();
+    this.#prepare(); // the next temp file takes the descriptor just closed
   }
 }

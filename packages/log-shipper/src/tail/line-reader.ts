@@ -21,6 +21,29 @@ const NEWLINE = 10;
 const CARRIAGE_RETURN = 13;
 
 /**
+ * The memory reads go through: the buffer the bytes are read into and the line positions found in
+ * it. One area is shared by every reader of a tailer (reads happen one at a time and a read's
+ * lines are consumed before the next read), so a file that is not being read holds no buffer.
+ */
+export class ReadArea {
+  readonly buffer: Buffer;
+  /** Per line found by the last read: text start, text end (in the buffer), end offset in the file. */
+  spans = new Float64Array(3 * 4096);
+
+  constructor(bytes: number) {
+    this.buffer = Buffer.allocUnsafe(bytes);
+  }
+}
+
+/** Where to cut `length` bytes from `start` without splitting a UTF-8 character (a cut line stays valid UTF-8). */
+function utf8Cut(buffer: Buffer, start: number, length: number): number {
+  let end = start + length;
+  // buffer[end] is the first byte left out: a continuation byte (10xxxxxx) there means a character is split.
+  for (let back = 0; back < 3 && end > start && ((buffer[end] as number) & 0xc0) === 0x80; back++) end -= 1;
+  return end;
+}
+
+/**
  * Reads complete lines from an offset with positioned reads into one reused buffer. A line
  * without its newline is not returned (it is read again once completed); a line longer than
  * maxLineBytes is returned cut, and the rest of it is skipped without being held in memory.
@@ -30,27 +53,26 @@ const CARRIAGE_RETURN = 13;
  * V8's young generation and be promoted, to be collected only by a full collection).
  */
 export class LineReader {
-  readonly #buffer: Buffer;
+  readonly #area: ReadArea;
   /** While skipping the rest of an over-long line: its first maxLineBytes and where it started. */
   #cut: { text: string; start: number } | undefined;
-  /** Per line found by the last read: text start, text end (in the buffer), end offset in the file. */
-  #spans = new Float64Array(3 * 4096);
   /** The over-long line whose end the last read found: line 0 of that read. */
   #completedCut: Line | undefined;
   #offset = 0;
 
-  /** `buffer` may be shared by every reader: reads happen one at a time. It must hold maxLineBytes + 1. */
+  /** `area` may be shared by every reader: reads happen one at a time. Its buffer must hold maxLineBytes + 2 (a line and its \r\n). */
   constructor(
     private readonly maxLineBytes: number,
-    buffer: Buffer = Buffer.allocUnsafe(Math.max(256 * 1024, maxLineBytes + 1)),
+    area: ReadArea = new ReadArea(Math.max(256 * 1024, maxLineBytes + 2)),
   ) {
-    if (buffer.length <= maxLineBytes) throw new RangeError('read buffer must be longer than maxLineBytes');
-    this.#buffer = buffer;
+    if (area.buffer.length < maxLineBytes + 2)
+      throw new RangeError('read buffer must hold maxLineBytes + 2 bytes');
+    this.#area = area;
   }
 
-  /** Reads once from `offset`; the lines found are valid until the next read into the same buffer. */
-  async read(handle: FileHandle, offset: number): Promise<ReadResult> {
-    const buffer = this.#buffer;
+  /** Reads once from `offset`; the lines found are valid until the next read into the same area. */
+  async read(handle: Pick<FileHandle, 'read'>, offset: number): Promise<ReadResult> {
+    const buffer = this.#area.buffer;
     this.#completedCut = undefined;
     this.#offset = offset;
     const { bytesRead } = await handle.read(buffer, 0, buffer.length, offset);
@@ -70,9 +92,10 @@ export class LineReader {
       }
       if (newline < 0 || newline >= bytesRead) {
         const pending = bytesRead - position;
-        if (pending > this.maxLineBytes) {
+        // A \r at the end may be the first half of a \r\n line end: not part of the line's length.
+        if (pending > this.maxLineBytes + (buffer[bytesRead - 1] === CARRIAGE_RETURN ? 1 : 0)) {
           this.#cut = {
-            text: buffer.toString('utf8', position, position + this.maxLineBytes),
+            text: buffer.toString('utf8', position, utf8Cut(buffer, position, this.maxLineBytes)),
             start: offset + position,
           };
           return { count, next: offset + bytesRead, bytesRead };
@@ -91,26 +114,31 @@ export class LineReader {
   }
 
   #span(i: number, textStart: number, textEnd: number, end: number): void {
-    if (3 * i + 3 > this.#spans.length) {
-      const grown = new Float64Array(2 * this.#spans.length);
-      grown.set(this.#spans);
-      this.#spans = grown;
+    const area = this.#area;
+    if (3 * i + 3 > area.spans.length) {
+      const grown = new Float64Array(2 * area.spans.length);
+      grown.set(area.spans);
+      area.spans = grown;
     }
-    this.#spans[3 * i] = textStart;
-    this.#spans[3 * i + 1] = textEnd;
-    this.#spans[3 * i + 2] = end;
+    area.spans[3 * i] = textStart;
+    area.spans[3 * i + 1] = textEnd;
+    area.spans[3 * i + 2] = end;
   }
 
   /** Line `i` of the last read, decoded now. */
   line(i: number): Line {
-    const spans = this.#spans;
+    const spans = this.#area.spans;
     const textStart = spans[3 * i] as number;
     const end = spans[3 * i + 2] as number;
     if (textStart < 0) return this.#completedCut as Line;
     const textEnd = spans[3 * i + 1] as number;
     const truncated = textEnd - textStart > this.maxLineBytes;
     return {
-      text: this.#buffer.toString('utf8', textStart, truncated ? textStart + this.maxLineBytes : textEnd),
+      text: this.#area.buffer.toString(
+        'utf8',
+        textStart,
+        truncated ? utf8Cut(this.#area.buffer, textStart, this.maxLineBytes) : textEnd,
+      ),
       start: this.#offset + textStart,
       end,
       truncated,

@@ -26,7 +26,8 @@ export interface TrackedFile {
   path: string;
   dev: string;
   ino: string;
-  handle: FileHandle;
+  /** Its descriptor while open for reading; undefined while closed (inactive, or waiting for a slot under maxOpenFiles). */
+  handle: FileHandle | undefined;
   /** The file's first bytes (up to fingerprintBytes) as last verified: a change means it was rewritten. */
   head: Buffer;
   input: TailedInput;
@@ -38,6 +39,8 @@ export interface TrackedFile {
   /** Its batches in flight, in file order: the checkpoint moves over the done ones at the front. */
   acks: PendingAck[];
   lastGrowthAt: number;
+  /** Its last read reached the end of the file: nothing more to read for now. */
+  atEnd: boolean;
   goneSince: number | undefined;
   closed: boolean;
   /** Detached because its inode now holds other content (copytruncate). */
