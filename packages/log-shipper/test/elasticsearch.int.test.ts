@@ -133,7 +133,7 @@ describe('log-shipper -> a real Elasticsearch', () => {
       const ns = byOffset.map((hit) => hit._source.n);
       expect(ns).toEqual([...ns].sort((a, b) => a - b));
     }
-  });
+  }, 240_000); // 100,000 lines through a real Elasticsearch: minutes on a loaded 2-core machine
 
   it('a file truncated and rewritten in place, tiny or grown from tiny: the new lines are shipped, none taken for old ones', async () => {
     const dir = workDir('rewrite');
