@@ -6,6 +6,7 @@ import type { ClusterConfig, RetryCondition } from '../config.js';
 import {
   type AnsweredFailure,
   ClientClosedError,
+  clientRequestError,
   type UpstreamFailure,
   UpstreamStatusError,
   upstreamFailure,
@@ -191,10 +192,13 @@ export class RetryHandler implements Dispatcher.DispatchHandler {
     const lease = this.#lease as Lease;
     const next = this.#next;
     this.#next = undefined;
-    if (this.#inner.clientGone) {
+    // The client's fault (a request undici cannot send, a stalled body) or the client left: the
+    // endpoint is not to blame and no retry helps.
+    const clientError = clientRequestError(error);
+    if (clientError || this.#inner.clientGone) {
       lease.release();
       next?.release();
-      this.#inner.onResponseError(controller, error);
+      this.#inner.onResponseError(controller, clientError ?? error);
       return;
     }
     const failure = upstreamFailure(error);
