@@ -49,6 +49,10 @@ export class Endpoint {
   requests = 0;
   failures = 0;
   consecutiveFailures = 0;
+  /** Connect failures in a row (outlierDetection.consecutiveConnectFailures). */
+  consecutiveConnectFailures = 0;
+  /** The current ejection is for connect failures: a passing active health check ends it. */
+  ejectedForConnectFailures = false;
   readonly stats = new RequestStats();
   #pool: Pool | undefined;
   readonly #poolOptions: Pool.Options;

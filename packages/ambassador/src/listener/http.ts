@@ -199,7 +199,7 @@ export class HttpListener implements Component {
         forward,
         { path, method, headers, body },
         key,
-        retrySafety(method, body === request),
+        retrySafety(method, body === null ? 'none' : body === request ? 'streamed' : 'held'),
       ).dispatch();
     if (!hasBody(request)) {
       send(null);
