@@ -109,7 +109,7 @@ export class AmbassadorMetrics {
     });
     this.localErrors = new Counter({
       name: `${prefix}local_errors_total`,
-      help: 'Responses the ambassador made itself, by reason (no_healthy_upstream, circuit_open, timeout, upstream_reset, connect_failure, refused)',
+      help: 'Responses the ambassador made itself, by reason (no_healthy_upstream, circuit_open, upstream_timeout, upstream_reset, upstream_connect_failure, not_a_forward_proxy; client mistakes: bad_request, request_body_timeout, request_header_timeout, request_header_fields_too_large, uri_too_long)',
       labelNames: ['listener', 'reason'],
       registers,
     });
