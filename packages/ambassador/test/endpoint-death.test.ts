@@ -91,7 +91,7 @@ clusters:
     lb: round_robin
     healthCheck: { path: /healthz, intervalMs: 200, timeoutMs: 500, unhealthyThreshold: 2, healthyThreshold: 2 }
     outlierDetection: { consecutiveFailures: 5, consecutiveConnectFailures: 3 }
-    retries: { attempts: 2, on: [connect-failure, reset, 503], budgetPercent: 100 }`);
+    retries: { attempts: 2, on: [connect-failure, reset, 503] }`);
     const url = `${ambassador.urls[0]}/`;
     const victim = processes[1] as UpstreamProcess;
     const clients = 6;
