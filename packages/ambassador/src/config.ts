@@ -19,6 +19,16 @@ const listener = z.strictObject({
   /** Slowloris guard: a client must send its whole request head within this time. */
   headersTimeoutMs: z.number().int().positive().default(10_000),
   maxHeaderBytes: byteSize.default(16 * 1024),
+  /** More request headers get 431 (node itself keeps about 1000 and drops the rest silently). */
+  maxRequestHeaders: z.number().int().min(1).max(1000).default(100),
+  /** Longer request targets get 414 (the target also counts into maxHeaderBytes). */
+  maxUrlBytes: byteSize.default(8 * 1024),
+  /** Longest silence of a client while it sends a request body; then 408. */
+  requestBodyIdleTimeoutMs: z.number().int().positive().default(60_000),
+  /** Request bodies up to this size (with a Content-Length) are held so a retry can replay them. */
+  requestBufferBytes: byteSize.default(1024 * 1024),
+  /** All bodies held for retries in this listener together; beyond it bodies stream, not retried. */
+  requestBufferTotalBytes: byteSize.default(64 * 1024 * 1024),
   /** Keep-alive idle time of client connections (http) or idle time of a tcp connection. */
   idleTimeoutMs: z.number().int().positive().default(60_000),
   accessLog: z.boolean().default(false),
@@ -75,6 +85,8 @@ const cluster = z
     outlierDetection: z
       .strictObject({
         consecutiveFailures: z.number().int().positive().default(5),
+        /** Connect failures in a row (retried ones too) that eject at once (Envoy's local-origin failures). */
+        consecutiveConnectFailures: z.number().int().positive().default(3),
         baseEjectionMs: z.number().int().positive().default(30_000),
         maxEjectionPercent: z.number().int().min(0).max(100).default(50),
       })

@@ -10,7 +10,12 @@ export type LocalReason =
   | 'upstream_timeout'
   | 'upstream_connect_failure'
   | 'upstream_reset'
-  | 'not_a_forward_proxy';
+  | 'not_a_forward_proxy'
+  | 'bad_request'
+  | 'request_body_timeout'
+  | 'request_header_fields_too_large'
+  | 'uri_too_long'
+  | 'request_header_timeout';
 
 const STATUS: Record<LocalReason, number> = {
   no_healthy_upstream: 503,
@@ -19,7 +24,17 @@ const STATUS: Record<LocalReason, number> = {
   upstream_connect_failure: 502,
   upstream_reset: 502,
   not_a_forward_proxy: 403,
+  bad_request: 400,
+  request_body_timeout: 408,
+  request_header_fields_too_large: 431,
+  uri_too_long: 414,
+  request_header_timeout: 408,
 };
+
+/** The status code the ambassador answers a local error with. */
+export function localStatus(reason: LocalReason): number {
+  return STATUS[reason];
+}
 
 /** Every failure the data path deals in; the class says what happened, not a string. */
 export abstract class AmbassadorError extends Error {
@@ -81,6 +96,48 @@ export class ClientClosedError extends AmbassadorError {
   }
 }
 
+/**
+ * The client's request cannot be forwarded as it is: the ambassador answers it (4xx) itself. It is
+ * never retried and never counts against an endpoint.
+ */
+export abstract class ClientRequestError extends AmbassadorError {
+  abstract readonly reason: Extract<
+    LocalReason,
+    'bad_request' | 'request_body_timeout' | 'request_header_fields_too_large' | 'uri_too_long'
+  >;
+}
+
+/** A malformed request (two Host headers, `OPTIONS *`, a non-http absolute-form target...): 400. */
+export class BadRequestError extends ClientRequestError {
+  readonly reason = 'bad_request';
+}
+
+/** The request body was silent for `requestBodyIdleTimeoutMs`: 408. */
+export class RequestBodyTimeoutError extends ClientRequestError {
+  readonly reason = 'request_body_timeout';
+}
+
+/** More request headers than `maxRequestHeaders`: 431. */
+export class TooManyHeadersError extends ClientRequestError {
+  readonly reason = 'request_header_fields_too_large';
+}
+
+/** A request target longer than `maxUrlBytes`: 414. */
+export class UriTooLongError extends ClientRequestError {
+  readonly reason = 'uri_too_long';
+}
+
+/**
+ * A request undici refuses to send (`UND_ERR_INVALID_ARG`: a header or path it cannot encode): the
+ * request's fault, not the endpoint's.
+ */
+export function clientRequestError(error: Error & { code?: string }): ClientRequestError | undefined {
+  if (error instanceof ClientRequestError) return error;
+  if (error.code === 'UND_ERR_INVALID_ARG')
+    return new BadRequestError(`request cannot be forwarded: ${error.message}`, { cause: error });
+  return undefined;
+}
+
 /** Why a cluster gave no lease. */
 export type Refusal = CircuitOpenError | NoHealthyUpstreamError | RetryBudgetExhaustedError;
 
@@ -90,7 +147,8 @@ export type AnsweredFailure =
   | UpstreamResetError
   | UpstreamTimeoutError
   | CircuitOpenError
-  | NoHealthyUpstreamError;
+  | NoHealthyUpstreamError
+  | ClientRequestError;
 
 /** Sends the short JSON body every ambassador-made error has; the header lets tools tell them apart. */
 export function sendLocalError(

@@ -31,19 +31,25 @@ export { DnsDiscovery } from './discovery/dns.js';
 export { FileDiscovery, parseEndpointsFile } from './discovery/file.js';
 export {
   AmbassadorError,
+  BadRequestError,
   CircuitOpenError,
   ClientClosedError,
+  ClientRequestError,
   type FailureKind,
   NoHealthyUpstreamError,
+  RequestBodyTimeoutError,
   RetryBudgetExhaustedError,
+  TooManyHeadersError,
   UpstreamConnectError,
   UpstreamFailure,
   UpstreamResetError,
   UpstreamStatusError,
   UpstreamTimeoutError,
+  UriTooLongError,
 } from './errors.js';
 export { HealthChecker } from './health/checker.js';
 export { hashKey, RingHash } from './lb/index.js';
+export { RequestBuffers } from './listener/body.js';
 export { forwardHeaders } from './listener/headers.js';
 export { HttpListener } from './listener/http.js';
 export { TcpListener } from './listener/tcp.js';

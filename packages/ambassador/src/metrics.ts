@@ -2,6 +2,7 @@ import { Counter, Gauge, type Registry } from '@sidecar-kit/core';
 import type { Cluster } from './cluster/cluster.js';
 import type { Endpoint } from './cluster/endpoint.js';
 import { LATENCY_BUCKETS, type RequestStats } from './cluster/recorder.js';
+import type { RequestBuffers } from './listener/body.js';
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -73,6 +74,7 @@ export class AmbassadorMetrics {
   readonly localErrors: Counter<'listener' | 'reason'>;
   readonly tcpConnections: Counter<'listener'>;
   readonly #clusters: Cluster[] = [];
+  readonly #buffers = new Map<string, RequestBuffers>();
 
   constructor(registry: Registry, prefix: string) {
     const registers = [registry];
@@ -107,7 +109,7 @@ export class AmbassadorMetrics {
     });
     this.localErrors = new Counter({
       name: `${prefix}local_errors_total`,
-      help: 'Responses the ambassador made itself, by reason (no_healthy_upstream, circuit_open, timeout, upstream_reset, connect_failure, refused)',
+      help: 'Responses the ambassador made itself, by reason (no_healthy_upstream, circuit_open, upstream_timeout, upstream_reset, upstream_connect_failure, not_a_forward_proxy; client mistakes: bad_request, request_body_timeout, request_header_timeout, request_header_fields_too_large, uri_too_long)',
       labelNames: ['listener', 'reason'],
       registers,
     });
@@ -157,6 +159,17 @@ export class AmbassadorMetrics {
             );
       },
     });
+    const buffers = this.#buffers;
+    new Gauge({
+      name: `${prefix}request_buffer_bytes`,
+      help: 'Bytes of request bodies held for a possible retry, per listener',
+      labelNames: ['listener'],
+      registers,
+      collect() {
+        this.reset();
+        for (const [listener, held] of buffers) this.labels(listener).set(held.bytes);
+      },
+    });
     new Gauge({
       name: `${prefix}cluster_endpoints`,
       help: 'Endpoints known per cluster',
@@ -168,6 +181,11 @@ export class AmbassadorMetrics {
         for (const cluster of clusters) this.labels(cluster.name).set(cluster.endpoints.length);
       },
     });
+  }
+
+  /** Reads a listener's held request bodies at every scrape. */
+  trackBuffers(listener: string, buffers: RequestBuffers): void {
+    this.#buffers.set(listener, buffers);
   }
 
   /** Reads the cluster at every scrape and counts what it reports (ejections, removed endpoints). */

@@ -41,6 +41,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     load: this.#load,
     recordSuccess: (endpoint) => {
       endpoint.consecutiveFailures = 0;
+      endpoint.consecutiveConnectFailures = 0;
     },
     recordFailure: (endpoint, kind) => this.#recordFailure(endpoint, kind),
   };
@@ -192,13 +193,20 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     (endpoint?.stats ?? this.localStats).observe(seconds);
   }
 
-  /** Outlier detection: consecutive failures eject an endpoint for a growing time. */
+  /**
+   * Outlier detection: consecutive failures eject an endpoint for a growing time; consecutive
+   * connect failures (local-origin: nothing was sent) do so sooner, before the next pick.
+   */
   #recordFailure(endpoint: Endpoint, kind: FailureKind): void {
     endpoint.failures++;
     endpoint.failuresByKind[kind]++;
     endpoint.consecutiveFailures++;
+    if (kind === 'connect-failure') endpoint.consecutiveConnectFailures++;
+    else endpoint.consecutiveConnectFailures = 0;
     const detection = this.config.outlierDetection;
-    if (!detection || endpoint.consecutiveFailures < detection.consecutiveFailures) return;
+    if (!detection) return;
+    const forConnectFailures = endpoint.consecutiveConnectFailures >= detection.consecutiveConnectFailures;
+    if (!forConnectFailures && endpoint.consecutiveFailures < detection.consecutiveFailures) return;
     const now = Date.now();
     if (endpoint.ejectedUntil > now || endpoint.draining) return;
     const ejected = this.#endpoints.filter((e) => e.ejectedUntil > now).length;
@@ -213,12 +221,28 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     endpoint.ejections++;
     endpoint.ejectedUntil = now + detection.baseEjectionMs * Math.min(endpoint.ejections, 10);
     endpoint.consecutiveFailures = 0;
+    endpoint.consecutiveConnectFailures = 0;
+    endpoint.ejectedForConnectFailures = forConnectFailures;
     this.#invalidate();
     this.emit('ejection', endpoint);
     this.#logger.warn(
       { endpoint: endpoint.address, reason: kind, ejectedForMs: endpoint.ejectedUntil - now },
       'endpoint ejected',
     );
+  }
+
+  /**
+   * Active health checks passed `healthyThreshold` times in a row: an endpoint ejected for connect
+   * failures takes requests again (it answers connections once more).
+   */
+  checksPassed(endpoint: Endpoint): void {
+    if (!endpoint.ejectedForConnectFailures || endpoint.ejectedUntil <= Date.now()) return;
+    endpoint.ejectedUntil = 0;
+    endpoint.ejectedForConnectFailures = false;
+    endpoint.consecutiveFailures = 0;
+    endpoint.consecutiveConnectFailures = 0;
+    this.#invalidate();
+    this.#logger.info({ endpoint: endpoint.address }, 'endpoint returns from ejection: health checks pass');
   }
 
   /** Active health check verdict; a recovering endpoint also returns from ejection. */
@@ -228,7 +252,9 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     this.#invalidate();
     if (healthy) {
       endpoint.ejectedUntil = 0;
+      endpoint.ejectedForConnectFailures = false;
       endpoint.consecutiveFailures = 0;
+      endpoint.consecutiveConnectFailures = 0;
     }
     this.#logger[healthy ? 'info' : 'warn'](
       { endpoint: endpoint.address, ...(reason ? { reason } : {}) },

@@ -57,6 +57,10 @@ export class Endpoint {
     timeout: 0,
     '5xx': 0,
   };
+  /** Connect failures in a row (outlierDetection.consecutiveConnectFailures). */
+  consecutiveConnectFailures = 0;
+  /** The current ejection is for connect failures: a passing active health check ends it. */
+  ejectedForConnectFailures = false;
   readonly stats = new RequestStats();
   #pool: Pool | undefined;
   readonly #poolOptions: Pool.Options;

@@ -90,8 +90,10 @@ export class HealthChecker {
     if (failure === undefined) {
       streak.passes++;
       streak.fails = 0;
-      if (!endpoint.healthy && streak.passes >= config.healthyThreshold)
-        this.#cluster.setHealth(endpoint, true);
+      if (streak.passes >= config.healthyThreshold) {
+        if (!endpoint.healthy) this.#cluster.setHealth(endpoint, true);
+        else this.#cluster.checksPassed(endpoint);
+      }
     } else {
       streak.fails++;
       streak.passes = 0;

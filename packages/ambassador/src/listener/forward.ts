@@ -8,8 +8,11 @@ import {
   type AnsweredFailure,
   CircuitOpenError,
   ClientClosedError,
+  ClientRequestError,
+  clientRequestError,
   type LocalReason,
   NoHealthyUpstreamError,
+  RequestBodyTimeoutError,
   sendLocalError,
   upstreamFailure,
 } from '../errors.js';
@@ -43,6 +46,7 @@ export class ForwardHandler implements AttemptHandler {
   #attempt = 0;
   #status = 0;
   #done = false;
+  #bodyWatch: NodeJS.Timeout | undefined;
 
   constructor(
     context: ForwardContext,
@@ -58,13 +62,55 @@ export class ForwardHandler implements AttemptHandler {
     this.#requestId = requestId;
     // 'close' fires once: on() spares the wrapper once() would allocate per request.
     response.on('close', () => {
+      clearTimeout(this.#bodyWatch);
       context.closed();
       if (!response.writableFinished) this.#controller?.abort(new ClientClosedError());
     });
   }
 
+  /**
+   * The client went away (its request body broke off too: a reset, or a body node's parser
+   * refused), or was answered already (a client error): no attempt can help.
+   */
   get clientGone(): boolean {
-    return this.#response.destroyed;
+    const request = this.#request;
+    return this.#response.destroyed || this.#done || (request.destroyed && !request.complete);
+  }
+
+  /**
+   * Answers 408 when the client stops sending its body: no byte read for `idleMs` while the body is
+   * incomplete and nothing read waits unconsumed (unread bytes mean the upstream side is slow, not
+   * the client). One timer per request with a body, checked every quarter of `idleMs` (at most 1 s).
+   */
+  watchBody(idleMs: number): void {
+    const request = this.#request;
+    const socket = request.socket;
+    const step = Math.max(10, Math.min(1000, Math.floor(idleMs / 4)));
+    let seen = socket.bytesRead;
+    let silent = 0;
+    const check = () => {
+      if (request.complete || this.#done) return;
+      if (socket.bytesRead !== seen || request.readableLength > 0) {
+        seen = socket.bytesRead;
+        silent = 0;
+      } else {
+        silent += step;
+        if (silent >= idleMs) {
+          this.#bodyStalled(idleMs);
+          return;
+        }
+      }
+      this.#bodyWatch?.refresh();
+    };
+    this.#bodyWatch = setTimeout(check, step).unref();
+  }
+
+  #bodyStalled(idleMs: number): void {
+    const error = new RequestBodyTimeoutError(`no request body byte for ${idleMs} ms`);
+    const controller = this.#controller;
+    // Answered first: aborting the attempt may destroy the request (and its socket) at once.
+    this.fail(error);
+    controller?.abort(error);
   }
 
   onAttempt(endpoint: Endpoint, attempt: number): void {
@@ -75,7 +121,7 @@ export class ForwardHandler implements AttemptHandler {
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
-    if (this.#response.destroyed) controller.abort(new ClientClosedError());
+    if (this.clientGone) controller.abort(new ClientClosedError());
   }
 
   onResponseStart(
@@ -103,8 +149,14 @@ export class ForwardHandler implements AttemptHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, error: Error): void {
+    if (this.#done) return;
     if (this.#response.destroyed) {
       this.#finish();
+      return;
+    }
+    const clientError = clientRequestError(error);
+    if (clientError) {
+      this.fail(clientError);
       return;
     }
     if (!this.#response.headersSent) {
@@ -128,19 +180,28 @@ export class ForwardHandler implements AttemptHandler {
   }
 
   fail(failure: AnsweredFailure): void {
+    if (this.#done) return;
     const { cluster, listener, localErrors } = this.#context;
     const reason: LocalReason = failure.reason;
     localErrors.labels(listener.name, reason).inc();
-    if (!this.#response.destroyed && !this.#response.headersSent) {
+    const response = this.#response;
+    if (failure instanceof ClientRequestError) {
+      // The rest of a bad request is not read for another: the connection closes after the answer.
+      response.shouldKeepAlive = false;
+      if (response.headersSent && !response.writableFinished) response.destroy(failure);
+    }
+    if (!response.destroyed && !response.headersSent) {
       const refused = failure instanceof CircuitOpenError || failure instanceof NoHealthyUpstreamError;
       const detail = refused
         ? { cluster: cluster.name, requestId: this.#requestId }
-        : {
-            cluster: cluster.name,
-            endpoint: this.#endpoint?.address,
-            message: failure.message,
-            requestId: this.#requestId,
-          };
+        : failure instanceof ClientRequestError
+          ? { message: failure.message, requestId: this.#requestId }
+          : {
+              cluster: cluster.name,
+              endpoint: this.#endpoint?.address,
+              message: failure.message,
+              requestId: this.#requestId,
+            };
       this.#status = sendLocalError(this.#response, reason, detail);
     }
     this.#finish();

@@ -28,14 +28,21 @@ function connectionTokens(value: string | string[] | undefined): Set<string> | u
 export interface ForwardedRequest {
   headers: string[];
   requestId: string;
+  /** How many Host headers the client sent (more than one is a bad request, RFC 9112 §3.2). */
+  hostHeaders: number;
 }
 
 /**
  * The headers sent upstream, as undici's flat [name, value, ...] list: hop-by-hop headers dropped,
  * X-Forwarded-For/-Proto/-Host added, x-request-id kept or generated. `keep` names hop-by-hop
- * headers to pass anyway (Upgrade handshakes).
+ * headers to pass anyway (Upgrade handshakes). `authority` (from an absolute-form target) replaces
+ * the client's Host (RFC 9112 §3.2.2).
  */
-export function forwardHeaders(request: IncomingMessage, keep?: ReadonlySet<string>): ForwardedRequest {
+export function forwardHeaders(
+  request: Pick<IncomingMessage, 'rawHeaders' | 'headers' | 'socket'>,
+  keep?: ReadonlySet<string>,
+  authority?: string,
+): ForwardedRequest {
   const raw = request.rawHeaders;
   const listed = connectionTokens(request.headers.connection);
   const headers: string[] = [];
@@ -43,10 +50,15 @@ export function forwardHeaders(request: IncomingMessage, keep?: ReadonlySet<stri
   let requestId: string | undefined;
   let sawProto = false;
   let sawHost = false;
+  let hostHeaders = 0;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
+    if (lower === 'host') {
+      hostHeaders++;
+      if (authority !== undefined) continue;
+    }
     if (HOP_BY_HOP.has(lower) && !keep?.has(lower)) continue;
     if (listed?.has(lower)) continue;
     if (lower === 'x-forwarded-for') {
@@ -58,15 +70,17 @@ export function forwardHeaders(request: IncomingMessage, keep?: ReadonlySet<stri
     else if (lower === 'x-forwarded-host') sawHost = true;
     headers.push(name, value);
   }
+  if (authority !== undefined) headers.push('host', authority);
+  const host = authority ?? request.headers.host;
   const client = request.socket.remoteAddress ?? '';
   headers.push('x-forwarded-for', forwardedFor ? `${forwardedFor}, ${client}` : client);
   if (!sawProto) headers.push('x-forwarded-proto', 'http');
-  if (!sawHost && request.headers.host) headers.push('x-forwarded-host', request.headers.host);
+  if (!sawHost && host) headers.push('x-forwarded-host', host);
   if (requestId === undefined) {
     requestId = randomUUID();
     headers.push('x-request-id', requestId);
   }
-  return { headers, requestId };
+  return { headers, requestId, hostHeaders };
 }
 
 /**

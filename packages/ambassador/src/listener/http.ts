@@ -1,17 +1,32 @@
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Component, Logger } from '@sidecar-kit/core';
-import type { Dispatcher } from 'undici';
 import type { Cluster } from '../cluster/cluster.js';
 import { Lease } from '../cluster/lease.js';
 import type { ListenerConfig } from '../config.js';
-import { sendLocalError, upstreamFailure } from '../errors.js';
+import {
+  BadRequestError,
+  ClientRequestError,
+  clientRequestError,
+  localStatus,
+  sendLocalError,
+  upstreamFailure,
+} from '../errors.js';
 import type { AmbassadorMetrics } from '../metrics.js';
+import { declaredLength, RequestBuffers, readBody } from './body.js';
 import { type ForwardContext, ForwardHandler } from './forward.js';
 import { cookieValue, forwardHeaders, hasBody } from './headers.js';
 import { drained, listen } from './lifecycle.js';
 import { type RetryContext, RetryHandler, RetryPolicy, retrySafety } from './retry.js';
+import { type RequestTarget, requestTarget } from './target.js';
+import { upgradeOrRelay } from './upgrade.js';
 
 const UPGRADE_HEADERS: ReadonlySet<string> = new Set();
 
@@ -28,6 +43,8 @@ export class HttpListener implements Component {
   readonly #forwardContext: ForwardContext;
   readonly #retryContext: RetryContext;
   readonly #tunnels = new Set<Duplex>();
+  /** Request bodies held for a possible retry. */
+  readonly buffers: RequestBuffers;
   #server: Server | undefined;
   #inFlight = 0;
   #idle: (() => void) | undefined;
@@ -39,6 +56,8 @@ export class HttpListener implements Component {
     this.#cluster = cluster;
     this.#metrics = metrics;
     this.#logger = logger.child({ listener: config.name });
+    this.buffers = new RequestBuffers(config.requestBufferBytes, config.requestBufferTotalBytes);
+    metrics.trackBuffers(config.name, this.buffers);
     this.#forwardContext = {
       cluster,
       listener: config,
@@ -75,6 +94,9 @@ export class HttpListener implements Component {
     server.on('upgrade', (request: IncomingMessage, socket: Duplex, head: Buffer) =>
       this.#onUpgrade(request, socket, head),
     );
+    server.on('clientError', (error: Error & { code?: string }, socket: Duplex) =>
+      this.#onClientError(error, socket),
+    );
     server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
       this.#metrics.localErrors.labels(config.name, 'not_a_forward_proxy').inc();
       const body = '{"error":"not_a_forward_proxy","message":"CONNECT is not supported"}\n';
@@ -110,25 +132,40 @@ export class HttpListener implements Component {
     return request.socket.remoteAddress;
   }
 
-  /** The request target as a path; undefined when it names another host (an open-proxy attempt). */
-  #originForm(request: IncomingMessage): string | undefined {
-    const target = request.url ?? '/';
-    if (target.startsWith('/') || target === '*') return target;
-    let url: URL;
-    try {
-      url = new URL(target);
-    } catch {
-      return undefined;
+  /** Where the request goes, or why it cannot be forwarded. */
+  #target(request: IncomingMessage): ReturnType<typeof requestTarget> {
+    const port = this.address()?.port ?? this.#config.listen.port;
+    const hosts = ['127.0.0.1', 'localhost', '[::1]', this.#config.listen.host];
+    return requestTarget(request, this.#config, { hosts, port });
+  }
+
+  /** What node:http refuses itself (malformed or smuggling-shaped heads, oversized heads, slowloris). */
+  #onClientError(error: Error & { code?: string }, socket: Duplex): void {
+    const code = error.code ?? '';
+    const current = (socket as Duplex & { _httpMessage?: ServerResponse | null })._httpMessage;
+    if (code === 'ECONNRESET' || !socket.writable || current?.headersSent) {
+      socket.destroy();
+      return;
     }
-    const own = this.address();
-    const hostOk = ['127.0.0.1', 'localhost', '[::1]', this.#config.listen.host].includes(url.hostname);
-    const portOk = Number(url.port || 80) === (own?.port ?? this.#config.listen.port);
-    return hostOk && portOk ? `${url.pathname}${url.search}` : undefined;
+    const reason =
+      code === 'HPE_HEADER_OVERFLOW'
+        ? 'request_header_fields_too_large'
+        : code === 'ERR_HTTP_REQUEST_TIMEOUT'
+          ? 'request_header_timeout'
+          : 'bad_request';
+    this.#metrics.localErrors.labels(this.#config.name, reason).inc();
+    const status = localStatus(reason);
+    const body = `{"error":"${reason}"}\n`;
+    const text = STATUS_CODES[status] ?? 'Bad Request';
+    socket.end(
+      `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nx-ambassador-error: ${reason}\r\nconnection: close\r\n\r\n${body}`,
+      () => socket.destroy(),
+    );
   }
 
   #onRequest(request: IncomingMessage, response: ServerResponse): void {
-    const path = this.#originForm(request);
-    if (path === undefined) {
+    const target = this.#target(request);
+    if (target === 'not_a_forward_proxy') {
       this.#metrics.localErrors.labels(this.#config.name, 'not_a_forward_proxy').inc();
       sendLocalError(response, 'not_a_forward_proxy', {
         message: 'absolute-form requests for other hosts are refused: this is not a forward proxy',
@@ -137,17 +174,52 @@ export class HttpListener implements Component {
     }
     if (this.#stopping) response.shouldKeepAlive = false;
     this.#inFlight++;
-    const { headers, requestId } = forwardHeaders(request);
+    const path = target instanceof ClientRequestError ? (request.url ?? '') : target.path;
+    const { headers, requestId, hostHeaders } = forwardHeaders(
+      request,
+      undefined,
+      forwardedAuthority(target),
+    );
     const forward = new ForwardHandler(this.#forwardContext, request, response, path, requestId);
+    const problem =
+      target instanceof ClientRequestError
+        ? target
+        : hostHeaders > 1
+          ? new BadRequestError(`${hostHeaders} Host headers (RFC 9112 §3.2 allows one)`)
+          : undefined;
+    if (problem) {
+      forward.fail(problem);
+      return;
+    }
     const method = request.method ?? 'GET';
-    const withBody = hasBody(request);
-    const options: Dispatcher.DispatchOptions = { path, method, headers, body: withBody ? request : null };
-    const safety = retrySafety(method, withBody);
-    new RetryHandler(this.#retryContext, forward, options, this.#hashKey(request), safety).dispatch();
+    const key = this.#hashKey(request);
+    const send = (body: Buffer | IncomingMessage | null) =>
+      new RetryHandler(
+        this.#retryContext,
+        forward,
+        { path, method, headers, body },
+        key,
+        retrySafety(method, body === null ? 'none' : body === request ? 'streamed' : 'held'),
+      ).dispatch();
+    if (!hasBody(request)) {
+      send(null);
+      return;
+    }
+    forward.watchBody(this.#config.requestBodyIdleTimeoutMs);
+    // A body that fits the buffers is held whole, so a failed attempt can be replayed on another endpoint.
+    const length = declaredLength(request);
+    if (length === undefined || !this.buffers.reserve(length)) {
+      send(request);
+      return;
+    }
+    response.once('close', () => this.buffers.release(length));
+    readBody(request, length, (body) => {
+      if (body && !forward.clientGone) send(body);
+    });
   }
 
   #onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const path = this.#originForm(request);
+    const target = this.#target(request);
     const fail = (status: string, reason: string) => {
       this.#metrics.localErrors.labels(this.#config.name, reason).inc();
       const body = `{"error":"${reason}"}\n`;
@@ -155,10 +227,17 @@ export class HttpListener implements Component {
         `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
       );
     };
-    if (path === undefined) {
+    if (target === 'not_a_forward_proxy') {
       fail('403 Forbidden', 'not_a_forward_proxy');
       return;
     }
+    const { headers, hostHeaders } = forwardHeaders(request, UPGRADE_HEADERS, forwardedAuthority(target));
+    if (target instanceof ClientRequestError || hostHeaders > 1) {
+      const reason = target instanceof ClientRequestError ? target.reason : 'bad_request';
+      fail(`${localStatus(reason)} ${STATUS_CODES[localStatus(reason)]}`, reason);
+      return;
+    }
+    const path = target.path;
     // The tunnel holds its lease until it closes: it counts as a request in flight meanwhile.
     const lease = this.#cluster.acquire(this.#hashKey(request));
     if (!(lease instanceof Lease)) {
@@ -167,12 +246,16 @@ export class HttpListener implements Component {
     }
     const endpoint = lease.endpoint;
     const protocol = request.headers.upgrade ?? 'websocket';
-    const { headers } = forwardHeaders(request, UPGRADE_HEADERS);
     this.#tunnels.add(socket);
     socket.on('error', () => {});
-    endpoint.pool
-      .upgrade({ path, method: request.method ?? 'GET', headers, protocol })
-      .then(({ headers: upstreamHeaders, socket: upstream }) => {
+    upgradeOrRelay(lease, { path, method: request.method ?? 'GET', headers, protocol }, request, socket)
+      .then((upgraded) => {
+        if (!upgraded) {
+          // declined (a plain answer, e.g. to h2c): relayed as an ordinary response
+          this.#tunnels.delete(socket);
+          return;
+        }
+        const { headers: upstreamHeaders, socket: upstream } = upgraded;
         lease.connected();
         if (socket.destroyed) {
           // the client left during the handshake: its 'close' has passed, nothing would end the tunnel
@@ -202,9 +285,19 @@ export class HttpListener implements Component {
       })
       .catch((error: Error & { code?: string }) => {
         this.#tunnels.delete(socket);
+        const clientError = clientRequestError(error);
+        if (clientError || socket.destroyed) {
+          lease.release();
+          if (clientError) fail(`400 ${STATUS_CODES[400]}`, clientError.reason);
+          return;
+        }
         lease.release(upstreamFailure(error));
         this.#logger.warn({ endpoint: endpoint.address, error: error.message }, 'upgrade failed');
         fail('502 Bad Gateway', 'upstream_upgrade_failed');
       });
   }
+}
+
+function forwardedAuthority(target: RequestTarget | ClientRequestError): string | undefined {
+  return target instanceof ClientRequestError ? undefined : target.authority;
 }

@@ -1,3 +1,4 @@
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Endpoint } from '../cluster/endpoint.js';
@@ -6,6 +7,7 @@ import type { ClusterConfig, RetryCondition } from '../config.js';
 import {
   type AnsweredFailure,
   ClientClosedError,
+  clientRequestError,
   type UpstreamFailure,
   UpstreamStatusError,
   upstreamFailure,
@@ -14,14 +16,17 @@ import {
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 
 /**
- * What may be retried of a request: `any-failure` (no body, idempotent method), `unsent-only` (a
- * connect failure: nothing was sent; a request without a body, a tcp connect) or `never` (a body
- * streams to one endpoint: it cannot be replayed without buffering it).
+ * What may be retried of a request: `any-failure` (idempotent method, no body or one held whole),
+ * `unsent-only` (a connect failure: nothing was sent; any method, a streamed body included, since
+ * undici reads a body only once connected; a tcp connect) or `never`.
  */
 export type RetrySafety = 'any-failure' | 'unsent-only' | 'never';
 
-export function retrySafety(method: string, hasBody: boolean): RetrySafety {
-  if (hasBody) return 'never';
+/** How a request's body goes upstream: none, held whole (replayable), or streamed from the client. */
+export type RequestBodyKind = 'none' | 'held' | 'streamed';
+
+export function retrySafety(method: string, body: RequestBodyKind): RetrySafety {
+  if (body === 'streamed') return 'unsent-only';
   return IDEMPOTENT.has(method) ? 'any-failure' : 'unsent-only';
 }
 
@@ -191,10 +196,13 @@ export class RetryHandler implements Dispatcher.DispatchHandler {
     const lease = this.#lease as Lease;
     const next = this.#next;
     this.#next = undefined;
-    if (this.#inner.clientGone) {
+    // The client's fault (a request undici cannot send, a stalled body) or the client left: the
+    // endpoint is not to blame and no retry helps.
+    const clientError = clientRequestError(error);
+    if (clientError || this.#inner.clientGone) {
       lease.release();
       next?.release();
-      this.#inner.onResponseError(controller, error);
+      this.#inner.onResponseError(controller, clientError ?? error);
       return;
     }
     const failure = upstreamFailure(error);
@@ -204,7 +212,11 @@ export class RetryHandler implements Dispatcher.DispatchHandler {
       this.#retryWith(next, String(this.#drainingStatus));
       return;
     }
-    if (!this.#passedOn && this.#context.policy.retriesFailure(failure, this.#retries, this.#safety)) {
+    if (
+      !this.#passedOn &&
+      this.#context.policy.retriesFailure(failure, this.#retries, this.#safety) &&
+      !streamedBodyRead(this.#options.body)
+    ) {
       const retry = this.#admitRetry(lease);
       if (retry) {
         this.#retryWith(retry, failure.kind);
@@ -213,4 +225,9 @@ export class RetryHandler implements Dispatcher.DispatchHandler {
     }
     this.#inner.onResponseError(controller, failure);
   }
+}
+
+/** A streamed body that gave bytes away cannot be replayed (a connect failure never reads one). */
+function streamedBodyRead(body: Dispatcher.DispatchOptions['body']): boolean {
+  return body instanceof Readable && body.readableDidRead;
 }
