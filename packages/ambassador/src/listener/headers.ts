@@ -47,6 +47,11 @@ export function forwardHeaders(request: IncomingMessage, keep?: ReadonlySet<stri
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
+    // HTTP/2 requests (compatibility API) list their pseudo-headers: :authority is the Host.
+    if (lower.charCodeAt(0) === 58) {
+      if (lower === ':authority' && request.headers.host === undefined) headers.push('host', value);
+      continue;
+    }
     if (HOP_BY_HOP.has(lower) && !keep?.has(lower)) continue;
     if (listed?.has(lower)) continue;
     if (lower === 'x-forwarded-for') {
@@ -60,7 +65,11 @@ export function forwardHeaders(request: IncomingMessage, keep?: ReadonlySet<stri
   }
   const client = request.socket.remoteAddress ?? '';
   headers.push('x-forwarded-for', forwardedFor ? `${forwardedFor}, ${client}` : client);
-  if (!sawProto) headers.push('x-forwarded-proto', 'http');
+  if (!sawProto)
+    headers.push(
+      'x-forwarded-proto',
+      (request.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+    );
   if (!sawHost && request.headers.host) headers.push('x-forwarded-host', request.headers.host);
   if (requestId === undefined) {
     requestId = randomUUID();
