@@ -220,6 +220,9 @@ export class ListenerFront {
       this.#server = createNetServer({ noDelay: true }, (socket) => this.#sniff(socket));
     }
     await listen(this.#server, config.listen);
+    // node:http starts its headersTimeout/requestTimeout checks on 'listening': the HTTP/1.1
+    // server is never bound itself, so it is told here.
+    this.#http.emit('listening');
   }
 
   /** Reads until the bytes are the HTTP/2 preface or cannot be: then hands the socket over. */
