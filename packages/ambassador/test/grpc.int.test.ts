@@ -1,13 +1,13 @@
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { connect as h2connect, createSecureServer } from 'node:http2';
+import { createSecureServer, connect as h2connect } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { request } from 'undici';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { echoClient, EchoServer, type EchoClient, type EchoReply, unary } from './grpc-helpers.js';
+import { type EchoClient, type EchoReply, EchoServer, echoClient, unary } from './grpc-helpers.js';
 import { type RunningAmbassador, startAmbassador, waitFor } from './helpers.js';
 
 let ambassador: RunningAmbassador | undefined;
@@ -119,7 +119,9 @@ describe('gRPC through the ambassador', () => {
     expect(replies).toEqual(Array.from({ length: 100 }, (_, i) => `m${i}`));
 
     const counted = await new Promise<EchoReply>((resolve, reject) => {
-      const upload = client.clientStream((error, reply) => (error ? reject(error) : resolve(reply as EchoReply)));
+      const upload = client.clientStream((error, reply) =>
+        error ? reject(error) : resolve(reply as EchoReply),
+      );
       for (let i = 0; i < 500; i++) upload.write({ message: 'x'.repeat(100) });
       upload.end();
     });
@@ -151,8 +153,14 @@ describe('gRPC through the ambassador', () => {
       const frame = Buffer.alloc(5);
       frame.writeUInt32BE(message.length, 1);
       stream.end(Buffer.concat([frame, message]));
-      const headers = await new Promise<Record<string, unknown>>((resolve) => stream.once('response', resolve));
-      expect(headers).toMatchObject({ ':status': 200, 'grpc-status': '4', 'x-ambassador-error': 'upstream_timeout' });
+      const headers = await new Promise<Record<string, unknown>>((resolve) =>
+        stream.once('response', resolve),
+      );
+      expect(headers).toMatchObject({
+        ':status': 200,
+        'grpc-status': '4',
+        'x-ambassador-error': 'upstream_timeout',
+      });
       stream.resume();
     } finally {
       session.close();
@@ -180,7 +188,9 @@ describe('gRPC through the ambassador', () => {
   it('spreads the calls of one client connection over 3 servers', async () => {
     const started = await startServers(3);
     const client = await grpcAmbassador(started.map((server) => server.address));
-    const replies = await Promise.all(Array.from({ length: 60 }, (_, i) => unary(client, { message: `c${i}` })));
+    const replies = await Promise.all(
+      Array.from({ length: 60 }, (_, i) => unary(client, { message: `c${i}` })),
+    );
     const byServer = new Map<string, number>();
     for (const reply of replies) byServer.set(reply.server, (byServer.get(reply.server) ?? 0) + 1);
     expect([...byServer.keys()].sort()).toEqual(['s0', 's1', 's2']);
@@ -260,16 +270,18 @@ clusters:
     tls: { ca: ${join(dir, 'ca.crt')}, serverName: localhost }`);
       const ca = readFileSync(join(dir, 'ca.crt'));
       const session = h2connect(`https://localhost:${ambassador.ports[0]}`, { ca });
-      const answer = await new Promise<{ alpn: string | false | undefined; body: string }>((resolve, reject) => {
-        const stream = session.request({ ':path': '/' });
-        let body = '';
-        stream.setEncoding('utf8');
-        stream.on('data', (chunk: string) => {
-          body += chunk;
-        });
-        stream.on('end', () => resolve({ alpn: session.alpnProtocol, body }));
-        stream.on('error', reject);
-      });
+      const answer = await new Promise<{ alpn: string | false | undefined; body: string }>(
+        (resolve, reject) => {
+          const stream = session.request({ ':path': '/' });
+          let body = '';
+          stream.setEncoding('utf8');
+          stream.on('data', (chunk: string) => {
+            body += chunk;
+          });
+          stream.on('end', () => resolve({ alpn: session.alpnProtocol, body }));
+          stream.on('error', reject);
+        },
+      );
       session.close();
       expect(answer.alpn).toBe('h2');
       expect(JSON.parse(answer.body)).toEqual({ upstream: 'h2', version: '2.0' });

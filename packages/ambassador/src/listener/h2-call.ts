@@ -33,7 +33,13 @@ import {
 } from './grpc.js';
 import { type RetryPolicy, type RetrySafety, retrySafety } from './retry.js';
 
-const { NGHTTP2_CANCEL, NGHTTP2_FLAG_END_STREAM, NGHTTP2_INTERNAL_ERROR, NGHTTP2_REFUSED_STREAM } = constants;
+const {
+  NGHTTP2_CANCEL,
+  NGHTTP2_FLAG_END_STREAM,
+  NGHTTP2_INTERNAL_ERROR,
+  NGHTTP2_NO_ERROR,
+  NGHTTP2_REFUSED_STREAM,
+} = constants;
 
 /** Headers HTTP/2 forbids (RFC 9113 §8.2.2) or that describe one hop; `te` is let through as `trailers` only. */
 const CONNECTION_SPECIFIC = new Set([
@@ -73,6 +79,8 @@ interface Downstream {
   end(trailers: OutgoingHttpHeaders | undefined): void;
   /** Cuts the response: a truncated body must not look complete. */
   abort(): void;
+  /** The response is complete but the client is still sending: ask it to stop (RST_STREAM NO_ERROR). */
+  stopReading(): void;
   onClose(callback: () => void): void;
 }
 
@@ -124,6 +132,17 @@ class StreamDownstream implements Downstream {
     if (!this.#stream.destroyed) this.#stream.close(NGHTTP2_INTERNAL_ERROR);
   }
 
+  stopReading(): void {
+    const stream = this.#stream;
+    if (stream.destroyed || stream.readableEnded) return;
+    const close = () => {
+      if (!stream.destroyed) stream.close(NGHTTP2_NO_ERROR);
+    };
+    // after the response's last frame is written, so that the RST_STREAM cannot overtake it
+    if (stream.writableFinished) setImmediate(close);
+    else stream.once('finish', () => setImmediate(close));
+  }
+
   onClose(callback: () => void): void {
     this.#stream.once('close', callback);
   }
@@ -172,6 +191,10 @@ class ResponseDownstream implements Downstream {
 
   abort(): void {
     this.#response.destroy();
+  }
+
+  stopReading(): void {
+    // node:http reads and discards the rest of the request body, or closes the connection
   }
 
   onClose(callback: () => void): void {
@@ -702,8 +725,11 @@ export class Call {
     clearTimeout(this.#deadlineTimer);
     clearTimeout(this.#headTimer);
     this.#kept = [];
-    // An unread request body must not hold the stream's flow-control window open.
-    if (this.#down.body && !this.#bodyEnded) this.#down.body.resume();
+    // The client may still be sending a body nobody reads: have it stop.
+    if (this.#down.body && !this.#bodyEnded) {
+      this.#down.body.resume();
+      this.#down.stopReading();
+    }
     const { cluster, listener, logger } = this.#context;
     const seconds = (performance.now() - this.#started) / 1000;
     cluster.recordLatency(this.#endpoint, seconds);

@@ -5,9 +5,10 @@ import {
   createServer as createH2Server,
   type Http2Server,
   type Http2ServerRequest,
-  type Http2ServerResponse,
+  Http2ServerResponse,
   type Http2Session,
   type IncomingHttpHeaders,
+  type OutgoingHttpHeaders,
   type ServerHttp2Stream,
 } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from 'node:net';
@@ -28,6 +29,26 @@ import { RetryPolicy } from './retry.js';
 
 /** The HTTP/2 connection preface a prior-knowledge (h2c) client starts with. */
 const PREFACE = Buffer.from('PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n', 'latin1');
+
+const compatWriteHead = Http2ServerResponse.prototype.writeHead;
+
+/**
+ * HTTP/2 has no reason phrase: the HTTP/1.1 data path passes undici's on, which node:http2 would
+ * warn about. Assigned to each compatibility response (one property, no closure).
+ */
+function writeHeadWithoutReason(
+  this: Http2ServerResponse,
+  status: number,
+  reason?: string | OutgoingHttpHeaders | Array<string | string[]>,
+  headers?: OutgoingHttpHeaders | Array<string | string[]>,
+): Http2ServerResponse {
+  const list = typeof reason === 'string' ? headers : reason;
+  return (compatWriteHead as (status: number, headers?: unknown) => Http2ServerResponse).call(
+    this,
+    status,
+    list,
+  );
+}
 
 /** What the HTTP/2 path needs of the listener that owns it. */
 export interface H2PathOptions {
@@ -153,8 +174,12 @@ export class ListenerFront {
       maxHeaderListSize: config.maxHeaderBytes,
       initialWindowSize: 1024 * 1024,
     };
-    const h2 = options.compat
-      ? createH2Server({ settings, maxSessionMemory: 64 }, options.compat)
+    const compat = options.compat;
+    const h2 = compat
+      ? createH2Server({ settings, maxSessionMemory: 64 }, (request, response) => {
+          response.writeHead = writeHeadWithoutReason;
+          compat(request, response);
+        })
       : createH2Server({ settings, maxSessionMemory: 64 });
     const path = options.h2Path;
     if (!options.compat && path) h2.on('stream', (stream, headers) => path.stream(stream, headers));
