@@ -12,7 +12,7 @@ import type { Counter, Logger } from '@sidecar-kit/core';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Endpoint } from '../cluster/endpoint.js';
 import { Lease } from '../cluster/lease.js';
-import { GRPC_CODES, type ListenerConfig } from '../config.js';
+import type { ListenerConfig } from '../config.js';
 import {
   type AnsweredFailure,
   CircuitOpenError,
@@ -64,6 +64,8 @@ export interface CallContext {
   readonly policy: RetryPolicy;
   readonly localErrors: Counter<'listener' | 'reason'>;
   countRetry(reason: string): void;
+  /** The grpc-status codes `retries.grpcOn` names. */
+  readonly grpcOn: ReadonlySet<number>;
   /** Called once per call when it is over (draining). */
   closed(): void;
 }
@@ -383,8 +385,7 @@ export class Call {
     this.#request = request;
     this.#scheme = context.cluster.config.protocol === 'h2' ? 'https' : 'http';
     this.#bodyEnded = down.body === undefined;
-    const retries = context.cluster.config.retries;
-    this.#grpcOn = new Set(retries.grpcOn.map((name) => GRPC_CODES[name]));
+    this.#grpcOn = context.grpcOn;
     const timeout = request.grpc
       ? parseGrpcTimeout(request.headers['grpc-timeout'] as string | undefined)
       : undefined;

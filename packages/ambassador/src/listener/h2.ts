@@ -15,7 +15,7 @@ import { type AddressInfo, createServer as createNetServer, type Server, type So
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
 import type { Counter, Logger } from '@sidecar-kit/core';
 import type { Cluster } from '../cluster/cluster.js';
-import type { ListenerConfig } from '../config.js';
+import { GRPC_CODES, type ListenerConfig } from '../config.js';
 import {
   Call,
   type CallContext,
@@ -81,6 +81,7 @@ export class H2Path {
       policy: new RetryPolicy(options.cluster.config.retries),
       localErrors: options.localErrors,
       countRetry: options.countRetry,
+      grpcOn: new Set(options.cluster.config.retries.grpcOn.map((name) => GRPC_CODES[name])),
       closed: () => {
         if (--this.#inFlight === 0 && this.#idle) this.#idle();
       },
