@@ -66,6 +66,8 @@ export class EchoServer {
   readonly server = new grpc.Server();
   port = 0;
   calls = 0;
+  /** Server-stream messages written so far (all calls). */
+  sent = 0;
   serving = true;
   /** Every unary call answers UNAVAILABLE. */
   unavailable = false;
@@ -104,6 +106,7 @@ export class EchoServer {
         const pump = () => {
           while (index < count && !cancelled) {
             const ok = call.write(reply(call.request.message ?? '', index++, size));
+            this.sent++;
             if (!ok) {
               call.once('drain', pump);
               return;

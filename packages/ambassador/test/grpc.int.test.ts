@@ -69,6 +69,7 @@ describe('gRPC through the ambassador', () => {
     const before = process.memoryUsage().rss;
     let paused = false;
     let peak = 0;
+    let ahead = 0;
     const done = new Promise<void>((resolve, reject) => {
       call.on('data', (reply: EchoReply) => {
         if (reply.index !== last + 1) ordered = false;
@@ -80,6 +81,8 @@ describe('gRPC through the ambassador', () => {
           call.pause();
           setTimeout(() => {
             peak = Math.max(peak, process.memoryUsage().rss - before);
+            // what the server wrote beyond what the stalled reader took: the windows and buffers in between
+            ahead = Math.max(ahead, (server as EchoServer).sent - received);
             paused = false;
             call.resume();
           }, 300);
@@ -98,6 +101,9 @@ describe('gRPC through the ambassador', () => {
     expect(ordered).toBe(true);
     // 100 MB went through: the process (ambassador, client and server together) grew far less.
     expect(peak).toBeLessThan(80 * 1024 * 1024);
+    // The server is held back while the reader stalls: at most a few MB of 1 KB messages are in flight.
+    expect(ahead).toBeGreaterThan(0);
+    expect(ahead).toBeLessThan(10_000);
   }, 180_000);
 
   it('echoes a bidirectional stream and a client stream', async () => {

@@ -208,7 +208,7 @@ export interface CallRequest {
   method: string;
   path: string;
   authority: string | undefined;
-  /** The client's headers, pseudo-headers and connection-specific ones left out. */
+  /** The client's headers, connection-specific ones left out; the call adds the pseudo-headers. */
   headers: OutgoingHttpHeaders;
   requestId: string;
   grpc: boolean;
@@ -426,13 +426,12 @@ export class Call {
     this.#lease = lease;
     this.#endpoint = lease.endpoint;
     const request = this.#request;
-    const headers: OutgoingHttpHeaders = {
-      ...request.headers,
-      ':method': request.method,
-      ':path': request.path,
-      ':scheme': this.#scheme,
-      ':authority': request.authority ?? lease.endpoint.address,
-    };
+    // The same object for every attempt: only :authority and grpc-timeout change.
+    const headers = request.headers;
+    headers[':method'] = request.method;
+    headers[':path'] = request.path;
+    headers[':scheme'] = this.#scheme;
+    headers[':authority'] = request.authority ?? lease.endpoint.address;
     if (this.#deadlineAt !== undefined)
       headers['grpc-timeout'] = formatGrpcTimeout(this.#deadlineAt - performance.now());
     const endStream = this.#bodyEnded && this.#kept.length === 0;

@@ -68,8 +68,6 @@ export class H2Path {
   readonly #context: CallContext;
   readonly #config: ListenerConfig;
   readonly #cluster: Cluster;
-  #inFlight = 0;
-  #idle: (() => void) | undefined;
 
   constructor(options: H2PathOptions) {
     this.#config = options.config;
@@ -82,22 +80,9 @@ export class H2Path {
       localErrors: options.localErrors,
       countRetry: options.countRetry,
       grpcOn: new Set(options.cluster.config.retries.grpcOn.map((name) => GRPC_CODES[name])),
-      closed: () => {
-        if (--this.#inFlight === 0 && this.#idle) this.#idle();
-      },
+      // Draining waits for the client sessions (HTTP/2) or the HTTP/1.1 requests, not for calls.
+      closed: () => {},
     };
-  }
-
-  get inFlight(): number {
-    return this.#inFlight;
-  }
-
-  /** Resolves when no call is in flight. */
-  idle(): Promise<void> {
-    if (this.#inFlight === 0) return Promise.resolve();
-    return new Promise((resolve) => {
-      this.#idle = resolve;
-    });
   }
 
   #hashKey(headers: IncomingHttpHeaders, path: string, remote: string | undefined): string | undefined {
@@ -134,7 +119,6 @@ export class H2Path {
   }
 
   #start(call: Call): void {
-    this.#inFlight++;
     call.start();
   }
 }
