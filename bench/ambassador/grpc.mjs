@@ -291,18 +291,25 @@ http2.createServer({ settings: { maxConcurrentStreams: 1000 } }).on('stream', (s
       ]),
     );
     const grpcRatio = rps('grpcAmbassador') / rps('grpcUpstream');
+    /** The ratio a / b of each round (same moment, same machine load), lowest to highest. */
+    const perRound = (a, b) =>
+      runs[a]
+        .map((run, index) => run.rps / runs[b][index].rps)
+        .sort((x, y) => x - y)
+        .map((value) => `${value.toFixed(2)}x`)
+        .join(', ');
     const load = (values) => values.map((value) => value.toFixed(2)).join(' / ');
     const lines = [
-      `- gRPC unary, ${STREAMS} calls in flight on one connection: ambassador / direct **${ratio(rps('grpcAmbassador'), rps('grpcUpstream'))}** calls/s (aim ≥ 0.5x: ${grpcRatio >= 0.5 ? 'met' : 'not met'} in this run); HAProxy / direct ${ratio(rps('haproxyGrpc'), rps('grpcUpstream'))}; ambassador / HAProxy ${ratio(rps('grpcAmbassador'), rps('haproxyGrpc'))}`,
+      `- gRPC unary, ${STREAMS} calls in flight on one connection: ambassador / direct **${ratio(rps('grpcAmbassador'), rps('grpcUpstream'))}** calls/s (aim ≥ 0.5x: ${grpcRatio >= 0.5 ? 'met' : 'not met'} in this run); HAProxy / direct ${ratio(rps('haproxyGrpc'), rps('grpcUpstream'))}; ambassador / HAProxy ${ratio(rps('grpcAmbassador'), rps('haproxyGrpc'))}; ambassador / direct round by round: ${perRound('grpcAmbassador', 'grpcUpstream')}`,
     ];
     if (h2Targets.length)
       lines.push(
-        `- h2load, 1 connection × ${STREAMS} streams: ambassador / HAProxy (h2 on both sides) **${ratio(rps('ambassador'), rps('haproxy'))}** req/s; ambassador / direct ${ratio(rps('ambassador'), rps('upstream'))}`,
+        `- h2load, 1 connection × ${STREAMS} streams: ambassador / HAProxy (h2 on both sides) **${ratio(rps('ambassador'), rps('haproxy'))}** req/s (round by round: ${perRound('ambassador', 'haproxy')}); ambassador / direct ${ratio(rps('ambassador'), rps('upstream'))}`,
         `- data path: bare node:http2 client sessions / bare undici HTTP/2 client: **${ratio(rps('bareNode'), rps('bareUndici'))}** req/s; ambassador / the bare node:http2 proxy (the ceiling with no features): ${ratio(rps('ambassador'), rps('bareNode'))}`,
       );
     const markdown = `## ambassador: HTTP/2 and gRPC
 
-Command: \`npm run bench:ambassador\` (this part: \`node bench/ambassador/grpc.mjs\`). ${ROUNDS} rounds over all targets in turn, ${SECONDS} s each, medians shown. h2load (nghttp2 ${haveH2load() ? execFileSync('h2load', ['--version'], { encoding: 'utf8' }).match(/[\d.]+/)?.[0] : 'missing'}): \`-c1 -m${STREAMS} -D${SECONDS} --warm-up-time=1\`, prior-knowledge h2c, against nginx (1 worker, \`listen … http2\`, a 24-byte body). gRPC: a @grpc/grpc-js load generator in its own process, one channel (one HTTP/2 connection), ${STREAMS} unary calls in flight, 1 s warm-up, against a grpc-js Echo server (1 process). The ambassador runs with 1 worker (one client connection lands on one worker anyway); HAProxy with \`nbthread ${CORES}\`, \`proto h2\` on both sides. Load generators, upstreams and proxies share the cores. Node.js ${NODE_VERSION}. Machine: ${machine()}. **Load average (1/5/15 min) at the start: ${load(loadBefore)}; at the end: ${load(loadAfter)}** — the machine was shared with other work, so absolute numbers are low and noisy; compare the ratios within the run. Date: ${new Date().toISOString().slice(0, 10)}.
+Command: \`npm run bench:ambassador\` (this part: \`node bench/ambassador/grpc.mjs\`). ${ROUNDS} rounds over all targets in turn, ${SECONDS} s each, medians shown. h2load (nghttp2 ${haveH2load() ? execFileSync('h2load', ['--version'], { encoding: 'utf8' }).match(/nghttp2\/([\d.]+)/)?.[1] : 'missing'}): \`-c1 -m${STREAMS} -D${SECONDS} --warm-up-time=1\`, prior-knowledge h2c, against nginx (1 worker, \`listen … http2\`, a 24-byte body). gRPC: a @grpc/grpc-js load generator in its own process, one channel (one HTTP/2 connection), ${STREAMS} unary calls in flight, 1 s warm-up, against a grpc-js Echo server (1 process). The ambassador runs with 1 worker (one client connection lands on one worker anyway); HAProxy with \`nbthread ${CORES}\`, \`proto h2\` on both sides. Load generators, upstreams and proxies share the cores. Node.js ${NODE_VERSION}. Machine: ${machine()}. **Load average (1/5/15 min) at the start: ${load(loadBefore)}; at the end: ${load(loadAfter)}** — the machine was shared with other work, so absolute numbers are low and noisy; compare the ratios within the run. Date: ${new Date().toISOString().slice(0, 10)}.
 
 ${lines.join('\n')}
 

@@ -1,7 +1,15 @@
 import { createServer as createH2Server, type Http2Server, connect as h2connect } from 'node:http2';
 import { type AddressInfo, connect } from 'node:net';
+import { parseConfig } from '@sidecar-kit/core';
 import { request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
+import { configSchema } from '../src/index.js';
+import {
+  encodeGrpcMessage,
+  healthCheckRequest,
+  healthCheckStatus,
+  parseGrpcTimeout,
+} from '../src/listener/grpc.js';
 import {
   endpoints,
   type RunningAmbassador,
@@ -172,5 +180,49 @@ clusters: [{ name: web, endpoints: ${endpoints(upstreams)} }]`);
     const response = await request(`${ambassador.urls[0]}/`);
     expect(response.statusCode).toBe(200);
     await response.body.dump();
+  });
+});
+
+describe('gRPC helpers and config', () => {
+  it('reads grpc-timeout in every unit and refuses malformed values', () => {
+    expect(parseGrpcTimeout('1S')).toBe(1000);
+    expect(parseGrpcTimeout('250m')).toBe(250);
+    expect(parseGrpcTimeout('2M')).toBe(120_000);
+    expect(parseGrpcTimeout('1H')).toBe(3_600_000);
+    expect(parseGrpcTimeout('5000u')).toBe(5);
+    expect(parseGrpcTimeout('100000000n')).toBe(100);
+    expect(parseGrpcTimeout('1s')).toBeUndefined();
+    expect(parseGrpcTimeout('123456789S')).toBeUndefined();
+    expect(parseGrpcTimeout(undefined)).toBeUndefined();
+  });
+
+  it('percent-encodes grpc-message', () => {
+    expect(encodeGrpcMessage('no healthy upstream')).toBe('no healthy upstream');
+    expect(encodeGrpcMessage('50% é\n')).toBe('50%25 %C3%A9%0A');
+  });
+
+  it('encodes a HealthCheckRequest and reads a HealthCheckResponse', () => {
+    expect(healthCheckRequest('')).toEqual(Buffer.from([0, 0, 0, 0, 0]));
+    expect(healthCheckRequest('svc')).toEqual(Buffer.from([0, 0, 0, 0, 5, 0x0a, 3, 0x73, 0x76, 0x63]));
+    expect(healthCheckStatus(Buffer.from([0, 0, 0, 0, 2, 0x08, 1]))).toBe(1);
+    expect(healthCheckStatus(Buffer.from([0, 0, 0, 0, 2, 0x08, 2]))).toBe(2);
+    expect(healthCheckStatus(Buffer.from([0, 0, 0, 0, 0]))).toBe(0);
+  });
+
+  it('takes grpcOn names in any case, with _ or -, and checks gRPC health checks need HTTP/2', () => {
+    const base = 'listeners: [{ name: l, listen: 127.0.0.1:0, cluster: c }]\n';
+    const config = parseConfig(
+      `${base}clusters: [{ name: c, protocol: h2c, endpoints: ["127.0.0.1:1"], retries: { grpcOn: [UNAVAILABLE, resource_exhausted] } }]`,
+      configSchema,
+    );
+    expect(config.clusters[0]?.retries.grpcOn).toEqual(['unavailable', 'resource-exhausted']);
+    expect(config.clusters[0]?.retries.bufferBytes).toBe(64 * 1024);
+    expect(config.listeners[0]?.http2).toBe(true);
+    expect(() =>
+      parseConfig(
+        `${base}clusters: [{ name: c, endpoints: ["127.0.0.1:1"], healthCheck: { grpc: {} } }]`,
+        configSchema,
+      ),
+    ).toThrow(/gRPC health checks need protocol h2c or h2/);
   });
 });

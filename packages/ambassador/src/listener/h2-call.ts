@@ -371,6 +371,7 @@ export class Call {
   #responded = false;
   #status = 0;
   #grpcStatus: number | undefined;
+  #trailers: Http2IncomingHeaders | undefined;
   #done = false;
   // request body
   #kept: Buffer[] = [];
@@ -482,8 +483,6 @@ export class Call {
     });
     if (!endStream) this.#pumpBody(stream);
   }
-
-  #trailers: Http2IncomingHeaders | undefined;
 
   /** Sends what was kept of the body, then streams the rest with backpressure. */
   #pumpBody(stream: ClientHttp2Stream): void {

@@ -80,8 +80,9 @@ export class H2Pool {
       return noop;
     }
     const slot = this.#free();
-    if (slot) {
-      callback(undefined, this.#open(slot, headers, endStream));
+    const stream = slot && this.#open(slot, headers, endStream);
+    if (stream) {
+      callback(undefined, stream);
       return noop;
     }
     const waiter: Waiter = { headers, endStream, callback, cancelled: false };
@@ -159,8 +160,16 @@ export class H2Pool {
     session.unref();
   }
 
-  #open(slot: Slot, headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream {
-    const stream = slot.session.request(headers, { endStream });
+  /** A stream on the slot's session, or undefined when the session cannot open one any more. */
+  #open(slot: Slot, headers: OutgoingHttpHeaders, endStream: boolean): ClientHttp2Stream | undefined {
+    let stream: ClientHttp2Stream;
+    try {
+      stream = slot.session.request(headers, { endStream });
+    } catch {
+      // destroyed meanwhile, or out of stream ids: the next session takes the request
+      slot.closing = true;
+      return undefined;
+    }
     slot.streams++;
     if (slot.idleTimer) {
       clearTimeout(slot.idleTimer);
@@ -184,8 +193,10 @@ export class H2Pool {
       }
       const slot = this.#free();
       if (!slot) break;
+      const stream = this.#open(slot, head.headers, head.endStream);
+      if (!stream) continue;
       this.#queue.shift();
-      head.callback(undefined, this.#open(slot, head.headers, head.endStream));
+      head.callback(undefined, stream);
     }
     this.#grow();
   }
