@@ -25,14 +25,23 @@ export function isGrpc(contentType: string | string[] | undefined): boolean {
   return typeof contentType === 'string' && contentType.startsWith('application/grpc');
 }
 
-const UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 1e-3, n: 1e-6 };
+/** Per unit: [multiplier, divisor] to milliseconds (a divisor keeps 5000u exactly 5). */
+const UNIT_MS: Record<string, [number, number]> = {
+  H: [3_600_000, 1],
+  M: [60_000, 1],
+  S: [1000, 1],
+  m: [1, 1],
+  u: [1, 1000],
+  n: [1, 1_000_000],
+};
 
 /** Milliseconds a `grpc-timeout` header gives (`1S`, `250m`, ...), or undefined when absent or malformed. */
 export function parseGrpcTimeout(value: string | string[] | undefined): number | undefined {
   if (typeof value !== 'string') return undefined;
   const match = /^(\d{1,8})([HMSmun])$/.exec(value);
   if (!match) return undefined;
-  return Number(match[1]) * (UNIT_MS[match[2] as string] as number);
+  const [multiplier, divisor] = UNIT_MS[match[2] as string] as [number, number];
+  return (Number(match[1]) * multiplier) / divisor;
 }
 
 /** A `grpc-timeout` value for the time left (milliseconds, at least 1 ms). */
