@@ -5,7 +5,8 @@
 // `mode tcp`, and the data-path choice (undici vs node-http-proxy vs the bare Node ceiling).
 // Knobs: BENCH_SECONDS (10) per wrk run, BENCH_ROUNDS (3), BENCH_CONNECTIONS (32), BENCH_RATE (2000),
 // BENCH_LATENCY_SECONDS (10), BENCH_NODE (the node binary for the Node proxies; default: this one),
-// BENCH_WRITE=0 to print without touching BENCHMARKS.md.
+// BENCH_WRITE=0 to print without touching BENCHMARKS.md, BENCH_GRPC=0 to skip the HTTP/2 and gRPC
+// part (bench/ambassador/grpc.mjs: h2load and gRPC unary, needs nghttp2-client for h2load).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -375,4 +376,12 @@ ${added}`;
   if (process.env.BENCH_WRITE !== '0') writeSection('ambassador', markdown);
 } finally {
   stopAll('SIGTERM');
+}
+
+// The HTTP/2 and gRPC part (h2load, gRPC unary): its own processes, after these are gone.
+if (process.env.BENCH_GRPC !== '0') {
+  const { runGrpcBench } = await import('./grpc.mjs');
+  const grpcMarkdown = await runGrpcBench();
+  console.log(`\n${grpcMarkdown}`);
+  if (process.env.BENCH_WRITE !== '0') writeSection('ambassador-grpc', grpcMarkdown);
 }

@@ -11,6 +11,18 @@ export const endpointAddress = z.string().superRefine((value, ctx) => {
 const RETRY_CONDITIONS = ['connect-failure', 'reset', 'timeout', '502', '503', '504', '5xx'] as const;
 export type RetryCondition = (typeof RETRY_CONDITIONS)[number];
 
+/** gRPC status codes by the names `retries.grpcOn` takes (the code's name, lower case, `-` for `_`). */
+export const GRPC_CODES = {
+  cancelled: 1,
+  unknown: 2,
+  'deadline-exceeded': 4,
+  'resource-exhausted': 8,
+  aborted: 10,
+  internal: 13,
+  unavailable: 14,
+} as const;
+export type GrpcRetryCondition = keyof typeof GRPC_CODES;
+
 const listener = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'expected letters, digits, ".", "_" or "-"'),
   listen: listenAddress,
@@ -32,6 +44,12 @@ const listener = z.strictObject({
   /** Keep-alive idle time of client connections (http) or idle time of a tcp connection. */
   idleTimeoutMs: z.number().int().positive().default(60_000),
   accessLog: z.boolean().default(false),
+  /** Cleartext HTTP/2 (prior knowledge) next to HTTP/1.1 on the same port; with tls: h2 by ALPN. */
+  http2: z.boolean().default(true),
+  /** Streams one client HTTP/2 connection may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams: z.number().int().min(1).max(65_535).default(1000),
+  /** Serve TLS: certificate and key files (PEM); ALPN picks h2 or http/1.1. */
+  tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
 });
 
 const dnsDiscovery = z.strictObject({
@@ -59,6 +77,14 @@ const cluster = z
         'expected exactly one of dns or file',
       )
       .optional(),
+    /** How endpoints are spoken to: HTTP/1.1 (undici), cleartext HTTP/2 (prior knowledge) or HTTP/2 over TLS. */
+    protocol: z.enum(['http1', 'h2c', 'h2']).default('http1'),
+    http2: z
+      .strictObject({
+        /** HTTP/2 connections per endpoint; another opens only when the open ones are at their stream limit. */
+        maxSessions: z.number().int().min(1).max(64).default(4),
+      })
+      .prefault({}),
     lb: z.enum(['round_robin', 'least_request', 'random', 'ring_hash']).default('round_robin'),
     hash: z
       .strictObject({
@@ -76,6 +102,8 @@ const cluster = z
       .strictObject({
         /** HTTP path to GET; without it (and always for tcp listeners) the check is a TCP connect. */
         path: z.string().startsWith('/').optional(),
+        /** grpc.health.v1.Health/Check for this service name ("" is the whole server); h2c and h2 clusters. */
+        grpc: z.strictObject({ service: z.string().default('') }).optional(),
         intervalMs: z.number().int().positive().default(2000),
         timeoutMs: z.number().int().positive().default(1000),
         unhealthyThreshold: z.number().int().positive().default(2),
@@ -109,6 +137,17 @@ const cluster = z
             ),
           )
           .default(['connect-failure', 'reset', '503']),
+        /** gRPC statuses (trailers-only answers) retried on another endpoint, when the call is still replayable. */
+        grpcOn: z
+          .array(
+            z.preprocess(
+              (value) => (typeof value === 'string' ? value.toLowerCase().replaceAll('_', '-') : value),
+              z.enum(Object.keys(GRPC_CODES) as [GrpcRetryCondition, ...GrpcRetryCondition[]]),
+            ),
+          )
+          .default(['unavailable']),
+        /** Request body bytes kept for a replay (HTTP/2 path); a longer body makes the request not retriable. */
+        bufferBytes: byteSize.default(64 * 1024),
         budgetPercent: z.number().min(0).max(100).default(20),
       })
       .prefault({}),
@@ -135,6 +174,14 @@ const cluster = z
       ctx.addIssue({ code: 'custom', path: ['hash'], message: 'required when lb is ring_hash' });
     if (value.tls && !value.tls.cert !== !value.tls.key)
       ctx.addIssue({ code: 'custom', path: ['tls'], message: 'cert and key go together (mTLS)' });
+    if (value.healthCheck?.grpc && value.protocol === 'http1')
+      ctx.addIssue({
+        code: 'custom',
+        path: ['healthCheck', 'grpc'],
+        message: 'gRPC health checks need protocol h2c or h2',
+      });
+    if (value.healthCheck?.grpc && value.healthCheck.path)
+      ctx.addIssue({ code: 'custom', path: ['healthCheck'], message: 'expected one of path or grpc' });
   });
 
 export const configSchema = z
@@ -175,6 +222,12 @@ export const configSchema = z
         });
       listenerNames.add(item.name);
       const target = value.clusters.find((c) => c.name === item.cluster);
+      if (item.protocol === 'tcp' && item.tls)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listeners', index, 'tls'],
+          message: 'tls is for http listeners (a tcp listener passes TLS through as bytes)',
+        });
       if (
         item.protocol === 'tcp' &&
         target?.hash &&

@@ -94,6 +94,21 @@ export class AmbassadorMetrics {
             });
       },
     });
+    new Counter({
+      name: `${prefix}upstream_grpc_responses_total`,
+      help: 'gRPC calls answered by upstream endpoints, by grpc-status (from the trailers or a trailers-only answer; "other" for codes above 16)',
+      labelNames: ['cluster', 'endpoint', 'grpc_status'],
+      registers,
+      collect() {
+        this.reset();
+        for (const cluster of clusters)
+          for (const endpoint of cluster.endpoints)
+            endpoint.stats.grpcStatuses.forEach((count, code) => {
+              if (count > 0)
+                this.labels(cluster.name, endpoint.address, code === 17 ? 'other' : String(code)).inc(count);
+            });
+      },
+    });
     registry.registerMetric(new LatencyHistogram(`${prefix}request_duration_seconds`, clusters) as never);
     this.retries = new Counter({
       name: `${prefix}retries_total`,

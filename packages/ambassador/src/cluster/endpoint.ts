@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { Pool } from 'undici';
 import type { ClusterConfig } from '../config.js';
 import type { FailureKind } from '../errors.js';
+import { H2Pool } from '../upstream/h2-pool.js';
 import { RequestStats } from './recorder.js';
 
 export type EndpointState = 'healthy' | 'unhealthy' | 'ejected' | 'draining';
@@ -64,9 +65,14 @@ export class Endpoint {
   readonly stats = new RequestStats();
   #pool: Pool | undefined;
   readonly #poolOptions: Pool.Options;
+  #h2: H2Pool | undefined;
+  readonly #config: ClusterConfig;
+  readonly #tls: UpstreamTls | undefined;
 
   constructor(address: string, config: ClusterConfig, tls: UpstreamTls | undefined) {
     this.address = address;
+    this.#config = config;
+    this.#tls = tls;
     const { host, port } = splitAddress(address);
     this.host = host;
     this.port = port;
@@ -89,8 +95,21 @@ export class Endpoint {
     return this.#pool;
   }
 
+  /** HTTP/2 sessions (clusters with protocol h2c or h2), created on first use. */
+  get h2(): H2Pool {
+    const config = this.#config;
+    this.#h2 ??= new H2Pool(this.host, this.port, {
+      protocol: config.protocol === 'h2' ? 'h2' : 'h2c',
+      tls: this.#tls,
+      connectMs: config.timeouts.connectMs,
+      idleMs: config.timeouts.idleMs,
+      maxSessions: config.http2.maxSessions,
+    });
+    return this.#h2;
+  }
+
   get pending(): number {
-    return this.#pool?.stats.pending ?? 0;
+    return (this.#pool?.stats.pending ?? 0) + (this.#h2?.pending ?? 0);
   }
 
   state(now = Date.now()): EndpointState {
@@ -105,6 +124,10 @@ export class Endpoint {
 
   /** Waits for requests in flight, then closes the pool; `force` destroys what is left. */
   async close(force: AbortSignal | undefined): Promise<void> {
+    await Promise.all([this.#h2?.close(force), this.#closePool(force)]);
+  }
+
+  async #closePool(force: AbortSignal | undefined): Promise<void> {
     const pool = this.#pool;
     if (!pool) return;
     if (force?.aborted) return pool.destroy();

@@ -50,6 +50,17 @@ export class Lease {
     else this.#owner.recordFailure(this.endpoint, '5xx');
   }
 
+  /**
+   * A gRPC call ended with this grpc-status (from the trailers, or a trailers-only answer): counted
+   * by HTTP status class and grpc-status; UNAVAILABLE (14) counts as the endpoint's failure.
+   */
+  answeredGrpc(status: number, grpcStatus: number): void {
+    this.endpoint.stats.countStatus(status);
+    this.endpoint.stats.countGrpc(grpcStatus);
+    if (status < 500 && grpcStatus !== 14) this.#owner.recordSuccess(this.endpoint);
+    else this.#owner.recordFailure(this.endpoint, '5xx');
+  }
+
   /** The connection (tcp, upgrade) is up: the endpoint works. */
   connected(): void {
     this.#owner.recordSuccess(this.endpoint);

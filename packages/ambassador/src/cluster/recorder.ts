@@ -12,12 +12,19 @@ export class RequestStats {
   readonly statusClasses = [0, 0, 0, 0, 0];
   /** Non-cumulative counts per latency bucket; the last slot is +Inf. */
   readonly buckets = new Float64Array(LATENCY_BUCKETS.length + 1);
+  /** gRPC answers by grpc-status (0-16; index 17: anything else). */
+  readonly grpcStatuses = new Float64Array(18);
   latencySum = 0;
   latencyCount = 0;
 
   countStatus(status: number): void {
     const index = Math.min(Math.max(Math.floor(status / 100), 1), 5) - 1;
     this.statusClasses[index] = (this.statusClasses[index] as number) + 1;
+  }
+
+  countGrpc(code: number): void {
+    const index = code >= 0 && code <= 16 ? code : 17;
+    this.grpcStatuses[index] = (this.grpcStatuses[index] as number) + 1;
   }
 
   observe(seconds: number): void {

@@ -2,6 +2,7 @@ import { connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Endpoint } from '../cluster/endpoint.js';
+import { grpcHealthCheck } from './grpc.js';
 
 interface Streak {
   passes: number;
@@ -80,9 +81,11 @@ export class HealthChecker {
   async #check(endpoint: Endpoint): Promise<void> {
     const config = this.#cluster.config.healthCheck;
     if (!config || endpoint.draining) return;
-    const failure = await (config.path && !this.#tcpOnly
-      ? this.#httpCheck(endpoint, config.path, config.timeoutMs)
-      : this.#connectCheck(endpoint, config.timeoutMs));
+    const failure = await (config.grpc && !this.#tcpOnly
+      ? grpcHealthCheck(endpoint, config.grpc.service, config.timeoutMs)
+      : config.path && !this.#tcpOnly
+        ? this.#httpCheck(endpoint, config.path, config.timeoutMs)
+        : this.#connectCheck(endpoint, config.timeoutMs));
     const streak = this.#streaks.get(endpoint) ?? { passes: 0, fails: 0, at: 0, failure: undefined };
     this.#streaks.set(endpoint, streak);
     streak.at = Date.now();

@@ -55,6 +55,14 @@ export function forwardHeaders(
     const name = raw[i] as string;
     const value = raw[i + 1] as string;
     const lower = name.toLowerCase();
+    // HTTP/2 requests (compatibility API) list their pseudo-headers: :authority is the Host.
+    if (lower.charCodeAt(0) === 58) {
+      if (lower === ':authority' && request.headers.host === undefined) {
+        hostHeaders++;
+        if (authority === undefined) headers.push('host', value);
+      }
+      continue;
+    }
     if (lower === 'host') {
       hostHeaders++;
       if (authority !== undefined) continue;
@@ -71,10 +79,14 @@ export function forwardHeaders(
     headers.push(name, value);
   }
   if (authority !== undefined) headers.push('host', authority);
-  const host = authority ?? request.headers.host;
+  const host = authority ?? request.headers.host ?? (request.headers[':authority'] as string | undefined);
   const client = request.socket.remoteAddress ?? '';
   headers.push('x-forwarded-for', forwardedFor ? `${forwardedFor}, ${client}` : client);
-  if (!sawProto) headers.push('x-forwarded-proto', 'http');
+  if (!sawProto)
+    headers.push(
+      'x-forwarded-proto',
+      (request.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http',
+    );
   if (!sawHost && host) headers.push('x-forwarded-host', host);
   if (requestId === undefined) {
     requestId = randomUUID();

@@ -22,6 +22,7 @@ import {
 import type { AmbassadorMetrics } from '../metrics.js';
 import { declaredLength, RequestBuffers, readBody } from './body.js';
 import { type ForwardContext, ForwardHandler } from './forward.js';
+import { H2Path, ListenerFront } from './h2.js';
 import { cookieValue, forwardHeaders, hasBody } from './headers.js';
 import { drained, listen } from './lifecycle.js';
 import { type RetryContext, RetryHandler, RetryPolicy, retrySafety } from './retry.js';
@@ -46,6 +47,10 @@ export class HttpListener implements Component {
   /** Request bodies held for a possible retry. */
   readonly buffers: RequestBuffers;
   #server: Server | undefined;
+  /** HTTP/2 (sniffed h2c, or TLS with ALPN) in front of the HTTP/1.1 server. */
+  #front: ListenerFront | undefined;
+  /** Requests to an h2c/h2 cluster go the HTTP/2 way, whatever the client spoke. */
+  readonly #h2Path: H2Path | undefined;
   #inFlight = 0;
   #idle: (() => void) | undefined;
   #stopping = false;
@@ -72,9 +77,18 @@ export class HttpListener implements Component {
       policy: new RetryPolicy(cluster.config.retries),
       countRetry: (reason) => metrics.retries.labels(cluster.name, reason).inc(),
     };
+    if (cluster.config.protocol !== 'http1')
+      this.#h2Path = new H2Path({
+        config,
+        cluster,
+        logger: this.#logger,
+        localErrors: metrics.localErrors,
+        countRetry: this.#retryContext.countRetry,
+      });
   }
 
   address(): AddressInfo | undefined {
+    if (this.#front) return this.#front.address();
     const address = this.#server?.address();
     return address && typeof address === 'object' ? address : undefined;
   }
@@ -105,7 +119,19 @@ export class HttpListener implements Component {
       );
     });
     this.#server = server;
-    await listen(server, config.listen);
+    if (config.http2 || config.tls) {
+      this.#front = new ListenerFront({
+        config,
+        logger: this.#logger,
+        http: server,
+        h2Path: this.#h2Path,
+        compat: this.#h2Path
+          ? undefined
+          : (request, response) =>
+              this.#onRequest(request as unknown as IncomingMessage, response as unknown as ServerResponse),
+      });
+      await this.#front.listen();
+    } else await listen(server, config.listen);
     this.#logger.info({ address: this.address(), cluster: this.#cluster.name }, 'http listener ready');
   }
 
@@ -115,7 +141,10 @@ export class HttpListener implements Component {
     this.#stopping = true;
     server.close();
     server.closeIdleConnections();
-    await drained(this.#inFlight > 0, (done) => (this.#idle = done), deadline);
+    await Promise.all([
+      this.#front?.stop(deadline),
+      drained(this.#inFlight > 0, (done) => (this.#idle = done), deadline),
+    ]);
     server.closeAllConnections();
     for (const tunnel of this.#tunnels) tunnel.destroy();
   }
@@ -180,13 +209,18 @@ export class HttpListener implements Component {
       undefined,
       forwardedAuthority(target),
     );
-    const forward = new ForwardHandler(this.#forwardContext, request, response, path, requestId);
     const problem =
       target instanceof ClientRequestError
         ? target
         : hostHeaders > 1
           ? new BadRequestError(`${hostHeaders} Host headers (RFC 9112 §3.2 allows one)`)
           : undefined;
+    if (this.#h2Path && !problem) {
+      response.on('close', this.#forwardContext.closed);
+      this.#h2Path.http1(request, response, path, hasBody(request));
+      return;
+    }
+    const forward = new ForwardHandler(this.#forwardContext, request, response, path, requestId);
     if (problem) {
       forward.fail(problem);
       return;
