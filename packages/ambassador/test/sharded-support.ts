@@ -75,7 +75,19 @@ export async function redisServer(): Promise<ServerProcess> {
 export async function memcachedServer(): Promise<ServerProcess> {
   const server = new ServerProcess(await uniquePort(), (port) => [
     'memcached',
-    ['-l', HOST, '-p', String(port), '-U', '0', '-m', '32', '-t', '1'],
+    [
+      '-l',
+      HOST,
+      '-p',
+      String(port),
+      '-U',
+      '0',
+      '-m',
+      '32',
+      '-t',
+      '1',
+      ...(process.getuid?.() === 0 ? ['-u', 'nobody'] : []),
+    ],
   ]);
   await server.start();
   return server;

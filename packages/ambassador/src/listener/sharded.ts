@@ -129,6 +129,7 @@ export class Session<Request, Frame> implements ReplySink<Frame> {
   finish(): void {
     this.#closing = true;
     this.socket.pause();
+    this.#maybeEnd();
   }
 
   /** A slot completed: the flush at the end of this tick writes what is complete from the head. */
