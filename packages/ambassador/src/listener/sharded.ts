@@ -136,7 +136,7 @@ export class Session<Request, Frame> implements ReplySink<Frame> {
   replied(): void {
     if (this.#flushScheduled) return;
     this.#flushScheduled = true;
-    process.nextTick(flushSession, this);
+    this.listener.scheduleFlush(this);
   }
 
   #read(): void {
@@ -226,10 +226,6 @@ export class Session<Request, Frame> implements ReplySink<Frame> {
   }
 }
 
-function flushSession(session: Session<unknown, unknown>): void {
-  session.flush();
-}
-
 /** A listener whose clients speak a sharded protocol. */
 export class ShardedListener<Request, Frame> implements Component {
   readonly name: string;
@@ -246,6 +242,26 @@ export class ShardedListener<Request, Frame> implements Component {
   #server: Server | undefined;
   #idle: (() => void) | undefined;
   #sweep: NodeJS.Timeout | undefined;
+  #dirty: Session<Request, Frame>[] = [];
+  #flushScheduled = false;
+
+  /**
+   * Sessions with complete replies are flushed once per event-loop turn: replies from the chunks of every shard
+   * read in one poll phase reach a client in one write.
+   */
+  scheduleFlush(session: Session<Request, Frame>): void {
+    this.#dirty.push(session);
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(this.#flushAll);
+  }
+
+  readonly #flushAll = (): void => {
+    this.#flushScheduled = false;
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    for (const session of dirty) session.flush();
+  };
 
   constructor(
     config: ListenerConfig,

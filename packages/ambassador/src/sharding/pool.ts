@@ -108,6 +108,8 @@ export class ShardPool<Frame> {
   /** Listeners add 1 per client so connection indexes spread. */
   #nextClient = 0;
   #closed = false;
+  #dirty: ShardConnection<Frame>[] = [];
+  #flushScheduled = false;
 
   constructor(
     name: string,
@@ -178,9 +180,24 @@ export class ShardPool<Frame> {
     connection.out.push(raw);
     if (!connection.flushScheduled) {
       connection.flushScheduled = true;
-      process.nextTick(flush, connection);
+      this.#dirty.push(connection);
+      if (!this.#flushScheduled) {
+        this.#flushScheduled = true;
+        setImmediate(this.#flushAll);
+      }
     }
   }
+
+  /**
+   * Writes what every connection has queued, once per event-loop turn: the commands of all the clients read in
+   * one poll phase go to a shard in one write, as nutcracker's writev per epoll round.
+   */
+  readonly #flushAll = (): void => {
+    this.#flushScheduled = false;
+    const dirty = this.#dirty;
+    this.#dirty = [];
+    for (const connection of dirty) flush(connection);
+  };
 
   #open(shard: Shard<Frame>, connection: ShardConnection<Frame>, now: number): void {
     const { host, port } = shard.server;
