@@ -16,7 +16,7 @@
  * Hot path: no timer per request (one sweep per pool checks the oldest request of each connection), the clock
  * read once per received chunk, writes batched per tick, request bytes forwarded as received.
  */
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from '@sidecar-kit/core';
 import { readTls, type UpstreamTls } from '../cluster/endpoint.js';
