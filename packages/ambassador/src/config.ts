@@ -35,7 +35,7 @@ const listener = z.strictObject({
       maxRequestBytes: byteSize.default(64 * 1024 * 1024),
       /** Commands in flight per client; at this number the listener stops reading the client. */
       maxPendingReplies: z.number().int().positive().default(4096),
-      /** Replies the client has not read yet; beyond this the client gets an error and is closed. */
+      /** Replies the client has not read yet: at half, reading stops; beyond, an error and the client is closed. */
       maxReplyBufferBytes: byteSize.default(64 * 1024 * 1024),
     })
     .prefault({}),

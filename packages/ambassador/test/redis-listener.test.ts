@@ -3,7 +3,8 @@
  * merge, order, refusals, a shard that never answers (timeoutMs), a shard that closes mid-pipeline, ejection,
  * backpressure and bad input. Needs nothing but Node and loopback.
  */
-import { createServer, type Server, type Socket } from 'node:net';
+import { once } from 'node:events';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   encodeRespCommand,
@@ -236,5 +237,46 @@ describe('redis listener (fake shards)', () => {
     await proxy.closed;
     const next = await client();
     expect(text((await next.exchange(cmd('PING'), 1))[0])).toBe('+PONG\r\n');
+  });
+});
+
+describe('redis listener: a client that does not read its replies', () => {
+  it('is closed beyond maxReplyBufferBytes, with an error after its replies', async () => {
+    const shard = new FakeShard();
+    await shard.start();
+    const small = await startSharded(`
+listeners:
+  - { name: tiny, listen: 127.0.0.1:0, protocol: redis, cluster: one, limits: { maxReplyBufferBytes: 1mb } }
+clusters:
+  - name: one
+    sharding: { servers: ["127.0.0.1:${shard.port}:1"] }
+`);
+    try {
+      const setter = await RawClient.open(small.ports[0]!, new RespReplyParser());
+      await setter.exchange(cmd('SET', 'big', 'x'.repeat(256 * 1024)), 1);
+      setter.close();
+      // A raw socket that keeps only the tail of what it reads.
+      const socket = connect(small.ports[0]!, '127.0.0.1');
+      await once(socket, 'connect');
+      let tail = Buffer.alloc(0);
+      socket.pause();
+      socket.on('data', (chunk: Buffer) => {
+        tail = Buffer.concat([tail, chunk]).subarray(-512);
+      });
+      socket.on('error', () => {});
+      const closed = once(socket, 'close');
+      // 100 x 256 KiB of replies: far more than loopback socket buffers and the 1 MiB limit.
+      socket.write(Buffer.concat(Array.from({ length: 100 }, () => cmd('GET', 'big'))));
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      socket.resume();
+      await closed;
+      expect(tail.toString()).toMatch(/-ERR client reply buffer over 1048576 bytes/);
+      expect(await small.metrics()).toMatch(
+        /sharded_client_errors_total\{listener="tiny",reason="reply_buffer_overflow"\} 1/,
+      );
+    } finally {
+      await small.stop();
+      await shard.stop();
+    }
   });
 });

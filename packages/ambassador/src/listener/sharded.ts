@@ -85,6 +85,7 @@ export class Session<Request, Frame> implements ReplySink<Frame> {
   #closing = false;
   /** The client half-closed. */
   #ended = false;
+  #drainWaiting = false;
   readonly #limits: ListenerConfig['limits'];
 
   constructor(listener: ShardedListener<Request, Frame>, socket: Socket, authenticated: boolean) {
@@ -159,9 +160,12 @@ export class Session<Request, Frame> implements ReplySink<Frame> {
       this.finish();
       return;
     }
-    if (this.pending >= maxPending || this.socket.writableLength > this.#limits.maxReplyBufferBytes / 2) {
+    const unread = this.socket.writableLength > this.#limits.maxReplyBufferBytes / 2;
+    if (this.pending >= maxPending || unread) {
       this.#paused = true;
       this.socket.pause();
+      // Nothing in flight may be left to flush (and resume): the client reading its replies does.
+      if (unread) this.#resumeOnDrain();
     } else if (this.#ended) {
       // The client half-closed and every command it sent is routed: end once they are answered.
       this.#closing = true;
@@ -191,26 +195,37 @@ export class Session<Request, Frame> implements ReplySink<Frame> {
       head = 0;
     }
     this.#head = head;
-    if (socket.destroyed) return;
+    if (socket.destroyed || socket.writableEnded) return;
     socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
     const limits = this.#limits;
     if (socket.writableLength > limits.maxReplyBufferBytes) {
+      // The client does not read its replies: like Redis' client-output-buffer-limit, close it. The error goes
+      // after the replies it has not read; whether or not it reads them, the socket is gone a second later.
       this.listener.overflows++;
+      this.#closing = true;
       socket.end(
         this.protocol.errorReply(
-          `client reply buffer over ${limits.maxReplyBufferBytes} bytes, closing the connection`,
+          `client reply buffer over ${limits.maxReplyBufferBytes} bytes unread, closing the connection`,
           'client',
         ),
       );
-      socket.destroySoon();
-      this.#closing = true;
+      setTimeout(() => socket.destroy(), 1000).unref();
       return;
     }
     if (this.#paused && this.pending <= limits.maxPendingReplies / 2) {
-      if (socket.writableLength > limits.maxReplyBufferBytes / 2) socket.once('drain', () => this.#resume());
+      if (socket.writableLength > limits.maxReplyBufferBytes / 2) this.#resumeOnDrain();
       else this.#resume();
     }
     this.#maybeEnd();
+  }
+
+  #resumeOnDrain(): void {
+    if (this.#drainWaiting) return;
+    this.#drainWaiting = true;
+    this.socket.once('drain', () => {
+      this.#drainWaiting = false;
+      this.#resume();
+    });
   }
 
   #resume(): void {
