@@ -180,7 +180,11 @@ const cluster = z
   })
   .superRefine((value, ctx) => {
     if ((value.endpoints ? 1 : 0) + (value.discovery ? 1 : 0) + (value.sharding ? 1 : 0) !== 1)
-      ctx.addIssue({ code: 'custom', message: 'expected exactly one of endpoints, discovery or sharding' });
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'expected exactly one of endpoints or discovery (or sharding, for redis and memcached listeners)',
+      });
     if (value.lb === 'ring_hash' && !value.hash)
       ctx.addIssue({ code: 'custom', path: ['hash'], message: 'required when lb is ring_hash' });
     if (value.tls && !value.tls.cert !== !value.tls.key)

@@ -71,6 +71,6 @@ clusters: [{ name: cache, sharding: { servers: ["a:1:1"], password: y } }]
 listeners: [{ name: r, listen: 127.0.0.1:6380, protocol: redis, cluster: cache }]
 clusters: [{ name: cache, endpoints: ["10.0.0.1:80"], sharding: { servers: ["a:1:1"] } }]
 `),
-    ).toMatch(/exactly one of endpoints, discovery or sharding/);
+    ).toMatch(/exactly one of endpoints or discovery \(or sharding/);
   });
 });
