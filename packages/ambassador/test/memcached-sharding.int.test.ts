@@ -149,6 +149,24 @@ describe('memcached listener', () => {
     ).toEqual([true, true, 'end']);
     const [miss] = await proxy.exchange('get nothing:here\r\n', 1);
     expect(raw(miss)).toBe('END\r\n');
+    // gat (get and touch) splits the same way, with its exptime on every part.
+    const gat = await proxy.exchange(`gat 300 ${keys.slice(0, 9).join(' ')}\r\n`, 10);
+    expect(gat.map((frame) => (frame.kind === 'value' ? frame.key.toString() : frame.kind))).toEqual([
+      ...keys.slice(0, 9),
+      'end',
+    ]);
+    const counters = await proxy.exchange(
+      `set n:1 0 0 1\r\n5\r\nincr n:1 10\r\ndecr n:1 3\r\ntouch n:1 100\r\ndelete n:1\r\ndelete n:1\r\n`,
+      6,
+    );
+    expect(counters.map(raw)).toEqual([
+      'STORED\r\n',
+      '15\r\n',
+      '12\r\n',
+      'TOUCHED\r\n',
+      'DELETED\r\n',
+      'NOT_FOUND\r\n',
+    ]);
   });
 
   it('pipelines 1,000 commands across the shards in order, noreply included', async () => {
