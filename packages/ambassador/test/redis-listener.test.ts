@@ -240,6 +240,50 @@ describe('redis listener (fake shards)', () => {
   });
 });
 
+describe('redis listener: random input', () => {
+  it('survives 200 connections of random bytes (and RESP-looking garbage)', async () => {
+    let seed = 12345;
+    const random = () => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff;
+      return seed / 0x7fffffff;
+    };
+    const pieces = [
+      '*',
+      '$',
+      '\r\n',
+      '-1',
+      '3',
+      'GET',
+      'MGET',
+      'SET',
+      'k',
+      '"',
+      '\\x',
+      ' ',
+      '*2',
+      '$-1',
+      '0',
+    ];
+    for (let round = 0; round < 200; round++) {
+      const socket = connect(ambassador.ports[0]!, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.on('data', () => {});
+      await once(socket, 'connect');
+      const parts: Buffer[] = [];
+      for (let index = 0; index < 20; index++)
+        parts.push(
+          random() < 0.5
+            ? Buffer.from(pieces[Math.floor(random() * pieces.length)]!)
+            : Buffer.from([Math.floor(random() * 256)]),
+        );
+      socket.end(Buffer.concat(parts));
+      await once(socket, 'close');
+    }
+    const proxy = await client();
+    expect(text((await proxy.exchange(cmd('PING'), 1))[0])).toBe('+PONG\r\n');
+  });
+});
+
 describe('redis listener: a client that does not read its replies', () => {
   it('is closed beyond maxReplyBufferBytes, with an error after its replies', async () => {
     const shard = new FakeShard();
