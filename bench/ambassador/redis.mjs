@@ -127,7 +127,8 @@ log: { level: warn }
           const before = treeCpuSeconds(pid);
           const run = redisBenchmark(ports[key], pipeline);
           run.cpu = treeCpuSeconds(pid) - before;
-          (runs[`${key}:${pipeline}`] ??= []).push(run);
+          const name = `${key}:${pipeline}`;
+          runs[name] = [...(runs[name] ?? []), run];
           console.log(
             `-P ${pipeline} round ${round}: ${label}: SET ${Math.round(run.SET.rps)} GET ${Math.round(run.GET.rps)} req/s, CPU ${run.cpu.toFixed(2)} s`,
           );

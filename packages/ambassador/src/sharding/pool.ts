@@ -207,7 +207,10 @@ export class ShardPool<Frame> {
       ? tlsConnect({
           ...target,
           ...tls,
-          ...(tls.servername || port === 0 ? {} : { servername: target.host }),
+          // SNI is a host name: not for an IP address (nor a unix socket).
+          ...(tls.servername || port === 0 || isIP(target.host ?? '') !== 0
+            ? {}
+            : { servername: target.host }),
         })
       : netConnect({ ...target, noDelay: true });
     if (tls) socket.setNoDelay(true);
