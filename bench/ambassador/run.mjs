@@ -7,6 +7,8 @@
 // BENCH_LATENCY_SECONDS (10), BENCH_NODE (the node binary for the Node proxies; default: this one),
 // BENCH_WRITE=0 to print without touching BENCHMARKS.md, BENCH_GRPC=0 to skip the HTTP/2 and gRPC
 // part (bench/ambassador/grpc.mjs: h2load and gRPC unary, needs nghttp2-client for h2load).
+// BENCH_WRITE=0 to print without touching BENCHMARKS.md. Then the redis sharding part (redis.mjs; alone:
+// `node bench/ambassador/redis.mjs`).
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
@@ -14,6 +16,7 @@ import { join } from 'node:path';
 import { Pool } from 'undici';
 import { freePort, start, stopAll, treeCpuSeconds, waitPort } from '../lib/processes.mjs';
 import { machine, table, writeSection } from '../lib/report.mjs';
+import { runRedisBench } from './redis.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
@@ -374,6 +377,11 @@ Latency at a fixed ${RATE} req/s (well below saturation), and what each proxy ad
 ${added}`;
   console.log(`\n${markdown}`);
   if (process.env.BENCH_WRITE !== '0') writeSection('ambassador', markdown);
+  // The redis sharding part, with the HTTP targets stopped.
+  stopAll('SIGTERM');
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const redisMarkdown = await runRedisBench();
+  if (redisMarkdown && process.env.BENCH_WRITE !== '0') writeSection('ambassador-redis', redisMarkdown);
 } finally {
   stopAll('SIGTERM');
 }

@@ -17,10 +17,11 @@ const validator = join(
 const KUBERNETES_VERSION = '1.34.0';
 
 describe('every example renders with kustomize and validates against the Kubernetes OpenAPI schema', () => {
-  it('has the five examples the docs promise', () => {
+  it('has the six Pod examples the docs promise', () => {
     expect(exampleDirs.sort()).toEqual([
       'all-in-one',
       'ambassador',
+      'ambassador-redis',
       'init-container',
       'log-shipping',
       'metrics-adapter',

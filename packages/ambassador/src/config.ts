@@ -1,4 +1,6 @@
 import { byteSize, listenAddress, parseListenAddress, runtimeSections, z } from '@sidecar-kit/core';
+import { DISTRIBUTION_NAMES, KeyDistributor, ShardingConfigError } from './sharding/distribution.js';
+import { HASH_NAMES } from './sharding/hash.js';
 
 /** An upstream address "host:port"; hosts may be names, IPv4 or [IPv6]. */
 export const endpointAddress = z.string().superRefine((value, ctx) => {
@@ -26,7 +28,7 @@ export type GrpcRetryCondition = keyof typeof GRPC_CODES;
 const listener = z.strictObject({
   name: z.string().regex(/^[a-zA-Z0-9_.-]+$/, 'expected letters, digits, ".", "_" or "-"'),
   listen: listenAddress,
-  protocol: z.enum(['http', 'tcp']).default('http'),
+  protocol: z.enum(['http', 'tcp', 'redis', 'memcached']).default('http'),
   cluster: z.string(),
   /** Slowloris guard: a client must send its whole request head within this time. */
   headersTimeoutMs: z.number().int().positive().default(10_000),
@@ -50,7 +52,65 @@ const listener = z.strictObject({
   maxConcurrentStreams: z.number().int().min(1).max(65_535).default(1000),
   /** Serve TLS: certificate and key files (PEM); ALPN picks h2 or http/1.1. */
   tls: z.strictObject({ cert: z.string().min(1), key: z.string().min(1) }).optional(),
+  /** redis listeners: the password clients must send with AUTH before any other command. */
+  password: z.string().min(1).optional(),
+  /** redis and memcached listeners: bounds per client connection (see docs/sharding.md). */
+  limits: z
+    .strictObject({
+      /** Largest value (bulk string / data block) a client may send. */
+      maxValueBytes: byteSize.default(16 * 1024 * 1024),
+      /** Largest whole command (an MSET with all its values). */
+      maxRequestBytes: byteSize.default(64 * 1024 * 1024),
+      /** Commands in flight per client; at this number the listener stops reading the client. */
+      maxPendingReplies: z.number().int().positive().default(4096),
+      /** Replies the client has not read yet: at half, reading stops; beyond, an error and the client is closed. */
+      maxReplyBufferBytes: byteSize.default(64 * 1024 * 1024),
+    })
+    .prefault({}),
 });
+
+/** A Redis or memcached pool sharded like twemproxy; option names follow nutcracker's (camelCase). */
+const sharding = z
+  .strictObject({
+    distribution: z.enum(DISTRIBUTION_NAMES).default('ketama'),
+    hash: z.enum(HASH_NAMES).default('fnv1a_64'),
+    hashTag: z.string().length(2, 'expected two characters, like "{}"').optional(),
+    /** twemproxy's `servers:` entries, "host:port:weight [name]". */
+    servers: z.array(z.string()).min(1),
+    autoEjectHosts: z.boolean().default(false),
+    serverFailureLimit: z.number().int().positive().default(2),
+    serverRetryTimeoutMs: z.number().int().positive().default(30_000),
+    /** A shard that has not answered (or connected) within this time fails the commands in flight. */
+    timeoutMs: z.number().int().positive().default(1000),
+    /** Connections per shard (twemproxy's server_connections); each client sticks to one. */
+    serverConnections: z.number().int().min(1).max(64).default(1),
+    /** Redis only: AUTH sent on every new shard connection. */
+    password: z.string().min(1).optional(),
+    tls: z
+      .strictObject({
+        ca: z.string().optional(),
+        cert: z.string().optional(),
+        key: z.string().optional(),
+        serverName: z.string().optional(),
+        rejectUnauthorized: z.boolean().default(true),
+      })
+      .optional(),
+  })
+  .superRefine((value, ctx) => {
+    try {
+      new KeyDistributor({
+        servers: value.servers,
+        distribution: value.distribution,
+        hash: value.hash,
+        ...(value.hashTag === undefined ? {} : { hashTag: value.hashTag }),
+      });
+    } catch (error) {
+      if (!(error instanceof ShardingConfigError)) throw error;
+      ctx.addIssue({ code: 'custom', path: ['servers'], message: error.message });
+    }
+    if (value.tls && !value.tls.cert !== !value.tls.key)
+      ctx.addIssue({ code: 'custom', path: ['tls'], message: 'cert and key go together (mTLS)' });
+  });
 
 const dnsDiscovery = z.strictObject({
   name: z.string().min(1),
@@ -166,10 +226,16 @@ const cluster = z
         rejectUnauthorized: z.boolean().default(true),
       })
       .optional(),
+    /** For redis and memcached listeners, instead of endpoints or discovery. */
+    sharding: sharding.optional(),
   })
   .superRefine((value, ctx) => {
-    if (!value.endpoints === !value.discovery)
-      ctx.addIssue({ code: 'custom', message: 'expected exactly one of endpoints or discovery' });
+    if ((value.endpoints ? 1 : 0) + (value.discovery ? 1 : 0) + (value.sharding ? 1 : 0) !== 1)
+      ctx.addIssue({
+        code: 'custom',
+        message:
+          'expected exactly one of endpoints or discovery (or sharding, for redis and memcached listeners)',
+      });
     if (value.lb === 'ring_hash' && !value.hash)
       ctx.addIssue({ code: 'custom', path: ['hash'], message: 'required when lb is ring_hash' });
     if (value.tls && !value.tls.cert !== !value.tls.key)
@@ -228,6 +294,36 @@ export const configSchema = z
           path: ['listeners', index, 'tls'],
           message: 'tls is for http listeners (a tcp listener passes TLS through as bytes)',
         });
+      const sharded = item.protocol === 'redis' || item.protocol === 'memcached';
+      if (target && sharded !== (target.sharding !== undefined))
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listeners', index, 'cluster'],
+          message: sharded
+            ? `${item.protocol} listeners need a cluster with sharding; cluster "${item.cluster}" has none`
+            : `${item.protocol} listeners cannot use cluster "${item.cluster}": it is a sharding cluster (redis or memcached listeners only)`,
+        });
+      if (item.password !== undefined && item.protocol !== 'redis')
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listeners', index, 'password'],
+          message: 'only redis listeners take a client password',
+        });
+      if (item.protocol === 'memcached' && target?.sharding?.password !== undefined)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['clusters', value.clusters.indexOf(target), 'sharding', 'password'],
+          message: 'memcached shards have no password (the ASCII protocol has no AUTH)',
+        });
+      const protocols = new Set(
+        value.listeners.filter((other) => other.cluster === item.cluster).map((other) => other.protocol),
+      );
+      if (sharded && protocols.size > 1)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['listeners', index, 'cluster'],
+          message: `cluster "${item.cluster}" is used by listeners of different protocols (${[...protocols].join(', ')})`,
+        });
       if (
         item.protocol === 'tcp' &&
         target?.hash &&
@@ -244,3 +340,4 @@ export const configSchema = z
 export type AmbassadorConfig = z.output<typeof configSchema>;
 export type ListenerConfig = AmbassadorConfig['listeners'][number];
 export type ClusterConfig = AmbassadorConfig['clusters'][number];
+export type ShardingConfig = NonNullable<ClusterConfig['sharding']>;

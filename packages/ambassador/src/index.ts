@@ -9,8 +9,13 @@ import { DnsDiscovery } from './discovery/dns.js';
 import { FileDiscovery } from './discovery/file.js';
 import { HealthChecker } from './health/checker.js';
 import { HttpListener } from './listener/http.js';
+import { createMemcachedPool, MemcachedListener } from './listener/memcached.js';
+import { createRedisPool, RedisListener } from './listener/redis.js';
 import { TcpListener } from './listener/tcp.js';
 import { AmbassadorMetrics } from './metrics.js';
+import type { MemcachedReply } from './protocol/memcached.js';
+import type { RespReply } from './protocol/resp.js';
+import type { ShardPool } from './sharding/pool.js';
 
 export {
   type AmbassadorStatusSources,
@@ -52,6 +57,8 @@ export { hashKey, RingHash } from './lb/index.js';
 export { RequestBuffers } from './listener/body.js';
 export { forwardHeaders } from './listener/headers.js';
 export { HttpListener } from './listener/http.js';
+export { MemcachedListener } from './listener/memcached.js';
+export { RedisListener } from './listener/redis.js';
 export { TcpListener } from './listener/tcp.js';
 export { AmbassadorMetrics } from './metrics.js';
 
@@ -71,7 +78,33 @@ export const definition: SidecarDefinition<typeof configSchema> = {
     const components: Component[] = [];
     const statusClusters: AmbassadorStatusSources['clusters'][number][] = [];
     const statusListeners: AmbassadorStatusSources['listeners'][number][] = [];
+    // Sharding clusters (redis/memcached listeners) have shards, not a balanced endpoint set.
+    const pools = new Map<
+      string,
+      | { protocol: 'redis'; pool: ShardPool<RespReply> }
+      | { protocol: 'memcached'; pool: ShardPool<MemcachedReply> }
+    >();
     for (const clusterConfig of config.clusters) {
+      const sharding = clusterConfig.sharding;
+      if (sharding === undefined) continue;
+      const protocol = config.listeners.find((l) => l.cluster === clusterConfig.name)?.protocol;
+      const entry =
+        protocol === 'memcached'
+          ? { protocol, pool: createMemcachedPool(clusterConfig.name, sharding, logger) }
+          : { protocol: 'redis' as const, pool: createRedisPool(clusterConfig.name, sharding, logger) };
+      const pool: ShardPool<unknown> = entry.pool;
+      pools.set(clusterConfig.name, entry);
+      metrics.trackShards(pool);
+      components.push(
+        component(
+          `cluster ${clusterConfig.name}`,
+          async () => {},
+          async () => pool.close(),
+        ),
+      );
+    }
+    for (const clusterConfig of config.clusters) {
+      if (clusterConfig.sharding !== undefined) continue;
       const cluster = new Cluster(clusterConfig, logger);
       clusters.set(cluster.name, cluster);
       metrics.track(cluster);
@@ -105,6 +138,16 @@ export const definition: SidecarDefinition<typeof configSchema> = {
       );
     }
     for (const listenerConfig of config.listeners) {
+      const sharded = pools.get(listenerConfig.cluster);
+      if (sharded !== undefined) {
+        const listener =
+          sharded.protocol === 'memcached'
+            ? new MemcachedListener(listenerConfig, sharded.pool, metrics, logger)
+            : new RedisListener(listenerConfig, sharded.pool, metrics, logger);
+        readiness.register(listener.name, () => (listener.address() ? true : 'not listening'));
+        components.push(listener);
+        continue;
+      }
       const cluster = clusters.get(listenerConfig.cluster) as Cluster;
       const listener =
         listenerConfig.protocol === 'tcp'
@@ -115,7 +158,10 @@ export const definition: SidecarDefinition<typeof configSchema> = {
       components.push(listener);
     }
     addStatusRoute('/clusters', () => ({
-      clusters: [...clusters.values()].map((cluster) => cluster.snapshot()),
+      clusters: [
+        ...[...clusters.values()].map((cluster) => cluster.snapshot()),
+        ...[...pools.values()].map((sharded) => sharded.pool.snapshot()),
+      ],
     }));
     setStatusPage(() => ambassadorStatus({ listeners: statusListeners, clusters: statusClusters, metrics }));
     return components;

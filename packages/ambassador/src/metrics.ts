@@ -3,6 +3,16 @@ import type { Cluster } from './cluster/cluster.js';
 import type { Endpoint } from './cluster/endpoint.js';
 import { LATENCY_BUCKETS, type RequestStats } from './cluster/recorder.js';
 import type { RequestBuffers } from './listener/body.js';
+import type { ShardPool } from './sharding/pool.js';
+
+/** What the metrics read from a redis or memcached listener at scrape time. */
+export interface ShardedListenerCounters {
+  readonly config: { readonly name: string };
+  readonly protocolErrors: number;
+  readonly overflows: number;
+  readonly refused: number;
+  readonly sessions: number;
+}
 
 const STATUS_CLASSES = ['1xx', '2xx', '3xx', '4xx', '5xx'] as const;
 
@@ -64,6 +74,45 @@ class LatencyHistogram {
   reset(): void {}
 }
 
+/** ambassador_shard_request_duration_seconds: time from sending a command to a shard to its reply. */
+class ShardLatencyHistogram {
+  readonly name: string;
+  readonly help = 'Time from sending a command to a shard to its complete reply, by cluster and shard';
+  readonly type = 'histogram';
+  readonly aggregator = 'sum';
+  readonly #pools: ShardPool<unknown>[];
+
+  constructor(name: string, pools: ShardPool<unknown>[]) {
+    this.name = name;
+    this.#pools = pools;
+  }
+
+  get() {
+    const values: MetricValue[] = [];
+    for (const pool of this.#pools)
+      for (const shard of pool.shards) {
+        const stats = shard.stats;
+        if (stats.latencyCount === 0) continue;
+        const labels = { cluster: pool.name, shard: shard.server.name ?? shard.server.address };
+        let cumulative = 0;
+        LATENCY_BUCKETS.forEach((le, index) => {
+          cumulative += stats.buckets[index] as number;
+          values.push({ labels: { ...labels, le }, value: cumulative, metricName: `${this.name}_bucket` });
+        });
+        values.push({
+          labels: { ...labels, le: '+Inf' },
+          value: stats.latencyCount,
+          metricName: `${this.name}_bucket`,
+        });
+        values.push({ labels, value: stats.latencySum, metricName: `${this.name}_sum` });
+        values.push({ labels, value: stats.latencyCount, metricName: `${this.name}_count` });
+      }
+    return { name: this.name, help: this.help, type: this.type, values, aggregator: this.aggregator };
+  }
+
+  reset(): void {}
+}
+
 /**
  * The ambassador's metrics. What happens per request is counted in plain numbers on the cluster
  * and endpoint objects and read here at scrape time, so the data path does no label hashing.
@@ -75,10 +124,98 @@ export class AmbassadorMetrics {
   readonly tcpConnections: Counter<'listener'>;
   readonly #clusters: Cluster[] = [];
   readonly #buffers = new Map<string, RequestBuffers>();
+  readonly #pools: ShardPool<unknown>[] = [];
+  readonly #shardedListeners: ShardedListenerCounters[] = [];
 
   constructor(registry: Registry, prefix: string) {
     const registers = [registry];
     const clusters = this.#clusters;
+    const pools = this.#pools;
+    const shardedListeners = this.#shardedListeners;
+    /** A counter per shard read at scrape time. */
+    const perShard = (
+      name: string,
+      help: string,
+      value: (shard: ShardPool<unknown>['shards'][number]) => number,
+    ) =>
+      new Counter({
+        name: `${prefix}${name}`,
+        help,
+        labelNames: ['cluster', 'shard'],
+        registers,
+        collect() {
+          this.reset();
+          for (const pool of pools)
+            for (const shard of pool.shards) {
+              const count = value(shard);
+              if (count > 0) this.labels(pool.name, shard.server.name ?? shard.server.address).inc(count);
+            }
+        },
+      });
+    perShard(
+      'shard_requests_total',
+      'Commands sent to each shard (a split MGET counts once per shard)',
+      (s) => s.requests,
+    );
+    perShard(
+      'shard_errors_total',
+      'Commands answered with an error because their shard failed, timed out or was down',
+      (s) => s.errors,
+    );
+    perShard(
+      'shard_failures_total',
+      'Shard connection failures (connect, reset, timeout, bad reply)',
+      (s) => s.failures,
+    );
+    perShard(
+      'shard_ejections_total',
+      'Shards taken out of the distribution (autoEjectHosts)',
+      (s) => s.ejections,
+    );
+    registry.registerMetric(
+      new ShardLatencyHistogram(`${prefix}shard_request_duration_seconds`, pools) as never,
+    );
+    new Gauge({
+      name: `${prefix}shard_live`,
+      help: '1 when the shard is in the key distribution, 0 while it is ejected',
+      labelNames: ['cluster', 'shard'],
+      registers,
+      aggregator: 'min',
+      collect() {
+        this.reset();
+        for (const pool of pools)
+          for (const shard of pool.shards)
+            this.labels(pool.name, shard.server.name ?? shard.server.address).set(
+              pool.distributor.isLive(shard.index) ? 1 : 0,
+            );
+      },
+    });
+    new Counter({
+      name: `${prefix}sharded_client_errors_total`,
+      help: 'redis/memcached clients: commands refused (unshardable), protocol errors (connection closed), reply buffer overflows (connection closed)',
+      labelNames: ['listener', 'reason'],
+      registers,
+      collect() {
+        this.reset();
+        for (const listener of shardedListeners) {
+          const name = listener.config.name;
+          if (listener.refused > 0) this.labels(name, 'refused').inc(listener.refused);
+          if (listener.protocolErrors > 0) this.labels(name, 'protocol_error').inc(listener.protocolErrors);
+          if (listener.overflows > 0) this.labels(name, 'reply_buffer_overflow').inc(listener.overflows);
+        }
+      },
+    });
+    new Gauge({
+      name: `${prefix}sharded_client_connections`,
+      help: 'Open client connections of redis/memcached listeners',
+      labelNames: ['listener'],
+      registers,
+      aggregator: 'sum',
+      collect() {
+        this.reset();
+        for (const listener of shardedListeners) this.labels(listener.config.name).set(listener.sessions);
+      },
+    });
     new Counter({
       name: `${prefix}upstream_requests_total`,
       help: 'Requests answered by upstream endpoints, by status class',
@@ -201,6 +338,15 @@ export class AmbassadorMetrics {
   /** Reads a listener's held request bodies at every scrape. */
   trackBuffers(listener: string, buffers: RequestBuffers): void {
     this.#buffers.set(listener, buffers);
+  }
+
+  /** Reads the shards of a sharding cluster at every scrape. */
+  trackShards(pool: ShardPool<unknown>): void {
+    this.#pools.push(pool);
+  }
+
+  trackShardedListener(listener: ShardedListenerCounters): void {
+    this.#shardedListeners.push(listener);
   }
 
   /** Reads the cluster at every scrape and counts what it reports (ejections, removed endpoints). */

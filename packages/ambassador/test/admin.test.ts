@@ -90,3 +90,52 @@ describe('GET /clusters with several workers', () => {
     ]);
   });
 });
+
+describe('GET /clusters with several workers: sharding clusters', () => {
+  it('sums shard counters and shows a shard live only when every worker has it live', () => {
+    const shard = (live: boolean, requests: number) => ({
+      server: '10.0.0.1:6379:1 a',
+      address: '10.0.0.1:6379',
+      name: 'a',
+      weight: 1,
+      live,
+      ejectedForMs: live ? 0 : 5000,
+      down: false,
+      connected: 1,
+      pending: 2,
+      requests,
+      errors: 1,
+      failures: 1,
+      consecutiveFailures: 1,
+      ejections: live ? 0 : 1,
+    });
+    const view = (live: boolean, requests: number) => ({
+      clusters: [
+        {
+          name: 'cache',
+          lb: 'sharding',
+          active: 2,
+          endpoints: [],
+          draining: [],
+          shards: [shard(live, requests)],
+        },
+      ],
+    });
+    const merged = mergeClusterSnapshots([
+      { worker: 1, value: view(true, 10) },
+      { worker: 2, value: view(false, 5) },
+    ]);
+    const [cluster] = merged.clusters;
+    expect(cluster?.active).toBe(4);
+    expect(cluster && 'shards' in cluster ? cluster.shards : undefined).toEqual([
+      expect.objectContaining({
+        live: false,
+        requests: 15,
+        errors: 2,
+        ejections: 1,
+        pending: 4,
+        connected: 2,
+      }),
+    ]);
+  });
+});

@@ -1,7 +1,36 @@
 import type { WorkerAnswer } from '@sidecar-kit/core';
 import type { Cluster } from '../cluster/cluster.js';
+import type { ShardPoolSnapshot } from '../sharding/pool.js';
 
-export type ClusterSnapshot = ReturnType<Cluster['snapshot']>;
+export type ClusterSnapshot = ReturnType<Cluster['snapshot']> & { shards?: ShardPoolSnapshot['shards'] };
+type ShardSnapshot = ShardPoolSnapshot['shards'][number];
+
+/** Shards of a sharding cluster over the workers: counters summed, live only if live in every worker. */
+function mergeShards(views: ShardSnapshot[][]): ShardSnapshot[] {
+  const merged = new Map<string, ShardSnapshot>();
+  for (const shards of views)
+    for (const shard of shards) {
+      const seen = merged.get(shard.server);
+      if (!seen) {
+        merged.set(shard.server, { ...shard });
+        continue;
+      }
+      merged.set(shard.server, {
+        ...seen,
+        live: seen.live && shard.live,
+        down: seen.down || shard.down,
+        ejectedForMs: Math.max(seen.ejectedForMs, shard.ejectedForMs),
+        connected: seen.connected + shard.connected,
+        pending: seen.pending + shard.pending,
+        requests: seen.requests + shard.requests,
+        errors: seen.errors + shard.errors,
+        failures: seen.failures + shard.failures,
+        consecutiveFailures: Math.max(seen.consecutiveFailures, shard.consecutiveFailures),
+        ejections: seen.ejections + shard.ejections,
+      });
+    }
+  return [...merged.values()];
+}
 export type EndpointSnapshot = ClusterSnapshot['endpoints'][number];
 
 export interface MergedEndpoint extends Omit<EndpointSnapshot, 'state' | 'ejectedForMs'> {
@@ -66,6 +95,7 @@ export function mergeClusterSnapshots(answers: WorkerAnswer[]): {
       active: views.reduce((sum, view) => sum + view.cluster.active, 0),
       endpoints: mergeEndpoints(views.map((v) => ({ worker: v.worker, endpoints: v.cluster.endpoints }))),
       draining: mergeEndpoints(views.map((v) => ({ worker: v.worker, endpoints: v.cluster.draining }))),
+      ...(first.shards ? { shards: mergeShards(views.map((v) => v.cluster.shards ?? [])) } : {}),
     };
   });
   return { workers: answers.length, clusters };
