@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A real Elasticsearch on 127.0.0.1 for tests, benchmarks and the e2e Pods.
 #   scripts/elasticsearch.sh install                       fetch the integ-test zip from Maven Central
+#   scripts/elasticsearch.sh installed                     exit 0 when it is fetched already, else 1
 #   scripts/elasticsearch.sh start [--port N] [--data DIR] [--keep-data]   (refused while one runs on N)
 #                                                          start it (with empty data unless --keep-data),
 #                                                          wait until it answers, print its URL
@@ -17,8 +18,10 @@ RUN_DIR=${ES_RUN_DIR:-/tmp/sidecar-kit-es}
 ES_USER=sidecar-es
 log() { printf 'elasticsearch.sh: %s\n' "$*" >&2; }
 
+installed() { [[ -x $HOME_DIR/bin/elasticsearch ]]; }
+
 install() {
-  if [[ -x $HOME_DIR/bin/elasticsearch ]]; then return 0; fi
+  if installed; then return 0; fi
   command -v java >/dev/null || { log "java is needed (apt-get install openjdk-17-jre-headless)"; exit 1; }
   command -v mvn >/dev/null || { log "maven is needed (apt-get install maven)"; exit 1; }
   local tmp
@@ -123,7 +126,8 @@ cmd=${1:-}
 shift || true
 case $cmd in
   install) install ;;
+  installed) installed ;;
   start) start "$@" ;;
   stop) stop "$@" ;;
-  *) sed -n '2,8p' "$0" >&2; exit 2 ;;
+  *) sed -n '2,9p' "$0" >&2; exit 2 ;;
 esac

@@ -12,9 +12,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-ES_VERSION=${ES_VERSION:-8.19.21}
-CACHE=${SIDECAR_KIT_CACHE:-$HOME/.cache/sidecar-kit}
-
 # program:Debian package, per group.
 integration=(redis-server:redis-server dnsmasq:dnsmasq-base openssl:openssl curl:curl promtool:prometheus chromium:chromium
   nutcracker:nutcracker memcached:memcached
@@ -34,7 +31,7 @@ esac
 needs_es=0
 if [[ $group != bench ]]; then
   needs_es=1
-  [[ -x $CACHE/elasticsearch-$ES_VERSION/bin/elasticsearch ]] || wanted+=("${es_fetch[@]}")
+  bash scripts/elasticsearch.sh installed || wanted+=("${es_fetch[@]}")
 fi
 
 missing_programs=()
@@ -69,7 +66,7 @@ fi
 
 if ((needs_es)); then
   if ! out=$(bash scripts/elasticsearch.sh install 2>&1); then
-    echo "test-deps.sh: cannot install Elasticsearch $ES_VERSION: $(printf '%s' "$out" | tail -n 1)" >&2
+    echo "test-deps.sh: cannot install Elasticsearch: $(printf '%s' "$out" | tail -n 1)" >&2
     exit 1
   fi
 fi
