@@ -26,7 +26,7 @@ import { H2Path, ListenerFront } from './h2.js';
 import { cookieValue, forwardHeaders, hasBody } from './headers.js';
 import { drained, listen } from './lifecycle.js';
 import { type RetryContext, RetryHandler, RetryPolicy, retrySafety } from './retry.js';
-import { type RequestTarget, requestTarget } from './target.js';
+import { type ListenerIdentity, type RequestTarget, requestTarget } from './target.js';
 import { upgradeOrRelay } from './upgrade.js';
 
 const UPGRADE_HEADERS: ReadonlySet<string> = new Set();
@@ -52,6 +52,8 @@ export class HttpListener implements Component {
   /** Requests to an h2c/h2 cluster go the HTTP/2 way, whatever the client spoke. */
   readonly #h2Path: H2Path | undefined;
   #inFlight = 0;
+  /** The names and port this listener answers to as itself (not as a forward proxy). */
+  #self: ListenerIdentity | undefined;
   #idle: (() => void) | undefined;
   #stopping = false;
 
@@ -163,9 +165,12 @@ export class HttpListener implements Component {
 
   /** Where the request goes, or why it cannot be forwarded. */
   #target(request: IncomingMessage): ReturnType<typeof requestTarget> {
-    const port = this.address()?.port ?? this.#config.listen.port;
-    const hosts = ['127.0.0.1', 'localhost', '[::1]', this.#config.listen.host];
-    return requestTarget(request, this.#config, { hosts, port });
+    // Known once listening (port 0 becomes the real port); asking the socket per request costs ~3% CPU.
+    this.#self ??= {
+      hosts: ['127.0.0.1', 'localhost', '[::1]', this.#config.listen.host],
+      port: this.address()?.port ?? this.#config.listen.port,
+    };
+    return requestTarget(request, this.#config, this.#self);
   }
 
   /** What node:http refuses itself (malformed or smuggling-shaped heads, oversized heads, slowloris). */
