@@ -1,6 +1,6 @@
 export { z } from 'zod';
 export { Readiness, type ReadinessCheck, type ReadinessReport } from './admin/readiness.js';
-export { type AdminRoute, AdminServer, type AdminServerOptions, sendJson } from './admin/server.js';
+export { type AdminRoute, AdminServer, type AdminServerOptions } from './admin/server.js';
 export {
   escapeHtml,
   formatAge,
@@ -50,6 +50,7 @@ export {
   type RuntimeSections,
   runtimeSections,
 } from './config/schemas.js';
+export { jsonBody, rawJsonResponse, sendJson } from './http/json-response.js';
 export { type Component, component } from './lifecycle/component.js';
 export {
   Sidecar,
@@ -60,6 +61,8 @@ export {
   type WorkerAnswer,
 } from './lifecycle/sidecar.js';
 export { WorkerPool, type WorkerQuery, workerIndex } from './lifecycle/workers.js';
+export { listen } from './net/listen.js';
+export { type BackoffOptions, backoffMs } from './retry/backoff.js';
 export { createLogger, type Logger, type LoggerOptions, REDACTED_KEYS } from './telemetry/logger.js';
 export {
   Counter,

@@ -2,6 +2,8 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import type { Registry } from 'prom-client';
 import type { ListenAddress } from '../config/schemas.js';
+import { sendJson } from '../http/json-response.js';
+import { listen } from '../net/listen.js';
 import type { Readiness } from './readiness.js';
 import type { StatusPage } from './status-page.js';
 
@@ -17,17 +19,6 @@ export interface AdminServerOptions {
   metrics?: () => Promise<string>;
   /** Served at `GET /` (HTML, or JSON with ?format=json); without it `/` lists the routes. */
   statusPage?: StatusPage;
-}
-
-export function sendJson(
-  response: ServerResponse,
-  status: number,
-  body: unknown,
-  type = 'application/json',
-): void {
-  const text = `${JSON.stringify(body)}\n`;
-  response.writeHead(status, { 'content-type': type, 'content-length': Buffer.byteLength(text) });
-  response.end(text);
 }
 
 /**
@@ -100,15 +91,7 @@ export class AdminServer {
   }
 
   async start(): Promise<AddressInfo> {
-    const { host, port } = this.#options.listen;
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(port, host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    return this.address();
+    return listen(this.#server, this.#options.listen);
   }
 
   address(): AddressInfo {

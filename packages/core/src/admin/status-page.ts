@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { sendJson } from '../http/json-response.js';
 import type { Readiness, ReadinessReport } from './readiness.js';
 
 /**
@@ -366,9 +367,7 @@ export class StatusPage {
     const query = new URLSearchParams((request.url ?? '/').split('?')[1] ?? '');
     const format = query.get('format') ?? 'html';
     if (format !== 'html' && format !== 'json') {
-      const text = `${JSON.stringify({ error: 'format must be html or json' })}\n`;
-      response.writeHead(400, { ...STATUS_PAGE_HEADERS, 'content-type': 'application/json' });
-      response.end(text);
+      sendJson(response, 400, { error: 'format must be html or json' }, STATUS_PAGE_HEADERS);
       return;
     }
     const data = await this.data();

@@ -4,7 +4,7 @@ import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
 import type { z } from 'zod';
 import { Readiness } from '../admin/readiness.js';
-import { type AdminRoute, AdminServer, sendJson } from '../admin/server.js';
+import { type AdminRoute, AdminServer } from '../admin/server.js';
 import {
   type StatusModel,
   StatusPage,
@@ -12,6 +12,7 @@ import {
   type StatusSection,
 } from '../admin/status-page.js';
 import type { RuntimeSections } from '../config/schemas.js';
+import { sendJson } from '../http/json-response.js';
 import { createLogger } from '../telemetry/logger.js';
 import { createRegistry, metricPrefix } from '../telemetry/metrics.js';
 import type { Component } from './component.js';

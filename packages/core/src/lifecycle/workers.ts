@@ -9,6 +9,7 @@ import {
   type Registry,
 } from 'prom-client';
 import type { ReadinessReport } from '../admin/readiness.js';
+import { backoffMs } from '../retry/backoff.js';
 import type { Component } from './component.js';
 
 /**
@@ -30,7 +31,7 @@ const WORKER_ENV = 'SIDECAR_KIT_WORKER';
 export const WORKER_START_FAILED = 'ERR_WORKER_START_FAILED';
 /** A worker that does not answer within this time is reported not ready (a blocked event loop). */
 const QUERY_TIMEOUT_MS = 2_000;
-const RESTART_BACKOFF_MS = { initial: 250, max: 30_000 };
+const RESTART_BACKOFF = { initialMs: 250, maxMs: 30_000, jitter: 'none' } as const;
 type MetricsJson = MetricObjectWithValues<MetricValue<string>>[];
 
 /** A worker that ran this long before it died starts its restart backoff from the beginning. */
@@ -191,7 +192,7 @@ export class WorkerPool implements Component {
             },
           ),
         );
-        const delay = Math.min(RESTART_BACKOFF_MS.max, RESTART_BACKOFF_MS.initial * 2 ** (slot.failures - 1));
+        const delay = backoffMs(slot.failures - 1, RESTART_BACKOFF);
         this.#options.logger.error({ worker: slot.index, exit: how, restartInMs: delay }, 'worker died');
         slot.restartTimer = setTimeout(() => {
           slot.restartTimer = undefined;
