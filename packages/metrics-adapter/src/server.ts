@@ -1,6 +1,13 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Component, ListenAddress, Logger, StatusModel } from '@sidecar-kit/core';
+import {
+  type Component,
+  jsonBody,
+  type ListenAddress,
+  type Logger,
+  listen,
+  type StatusModel,
+} from '@sidecar-kit/core';
 import type { MetricsAdapterConfig } from './config.js';
 import { HealthEndpoint } from './endpoints/health.js';
 import { JsonMetricsEndpoint } from './endpoints/json-metrics.js';
@@ -58,7 +65,7 @@ export class AdapterServer implements Component {
       }
     }
     this.#routes.set('/healthz', async (_request, response) =>
-      send(response, 200, '{"status":"pass"}\n', 'application/health+json'),
+      send(response, 200, jsonBody({ status: 'pass' }), 'application/health+json'),
     );
     this.#server = createServer((request, response) => {
       const path = (request.url ?? '/').split('?')[0] ?? '/';
@@ -66,7 +73,7 @@ export class AdapterServer implements Component {
       const done = (code: number) =>
         metrics.requests.inc({ path: route ? path : 'other', code: String(code) });
       if (request.method !== 'GET' && request.method !== 'HEAD') {
-        done(send(response, 405, '{"error":"method not allowed"}\n', 'application/json'));
+        done(send(response, 405, jsonBody({ error: 'method not allowed' }), 'application/json'));
         return;
       }
       if (!route) {
@@ -74,7 +81,7 @@ export class AdapterServer implements Component {
           send(
             response,
             404,
-            `${JSON.stringify({ error: 'not found', paths: [...this.#routes.keys()] })}\n`,
+            jsonBody({ error: 'not found', paths: [...this.#routes.keys()] }),
             'application/json',
           ),
         );
@@ -83,7 +90,7 @@ export class AdapterServer implements Component {
       route(request, response).then(done, (error: unknown) => {
         this.logger.error({ err: error, path }, 'request failed');
         if (!response.headersSent)
-          done(send(response, 500, '{"error":"internal error"}\n', 'application/json'));
+          done(send(response, 500, jsonBody({ error: 'internal error' }), 'application/json'));
         else response.destroy();
       });
     });
@@ -108,14 +115,7 @@ export class AdapterServer implements Component {
   }
 
   async start(): Promise<void> {
-    await new Promise<void>((resolve, reject) => {
-      this.#server.once('error', reject);
-      this.#server.listen(this.#listen.port, this.#listen.host, () => {
-        this.#server.off('error', reject);
-        resolve();
-      });
-    });
-    const { address, port } = this.address();
+    const { address, port } = await listen(this.#server, this.#listen);
     this.logger.info({ listen: `${address}:${port}`, paths: [...this.#routes.keys()] }, 'adapter listening');
   }
 

@@ -84,21 +84,3 @@ export function itemOrigin(batch: Batch, i: number): { index: string; idBase: st
   }
   return { index: run?.index ?? '', idBase: run?.idBase ?? '', offset: batch.offsets[i] ?? 0 };
 }
-
-/** Exponential backoff with full jitter: a random wait in [0, min(max, initial * 2^attempt)]. */
-export function backoffMs(attempt: number, initialMs: number, maxMs: number): number {
-  return Math.random() * Math.min(maxMs, initialMs * 2 ** Math.min(attempt, 30));
-}
-
-export function sleep(ms: number, abort: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (abort.aborted) return resolve();
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      abort.removeEventListener('abort', done);
-      resolve();
-    }
-    abort.addEventListener('abort', done, { once: true });
-  });
-}

@@ -1,5 +1,5 @@
 import { type FileHandle, open, stat } from 'node:fs/promises';
-import type { Logger } from '@sidecar-kit/core';
+import { type BackoffOptions, backoffMs, type Logger } from '@sidecar-kit/core';
 import type { CheckpointStore } from '../checkpoint/store.js';
 import type { InputConfig } from '../config.js';
 import { Scanner } from '../discovery/scanner.js';
@@ -37,6 +37,8 @@ function outOfDescriptors(error: unknown): boolean {
 /** Descriptors kept free below the count that ran out, for the output's sockets and the shipper's own files. */
 const DESCRIPTOR_HEADROOM = 16;
 const FD_WARNING_INTERVAL_MS = 5 * 60_000;
+/** No file is opened for 1 s after descriptors ran out, doubling to 30 s while it recurs. */
+const DESCRIPTOR_BACKOFF: BackoffOptions = { initialMs: 1000, maxMs: 30_000, jitter: 'none' };
 
 /**
  * Follows the inputs' files: finds them by their globs, knows each by its identity across
@@ -57,7 +59,8 @@ export class Tailer {
   #fdLimit: number;
   /** No file is opened before this time (a back-off after EMFILE/ENFILE). */
   #fdBackoffUntil = 0;
-  #fdBackoffMs = 0;
+  /** EMFILE/ENFILE in a row, without an open that succeeded between them. */
+  #fdFailuresInARow = 0;
   #fdWarnedAt = Number.NEGATIVE_INFINITY;
   #fdFailures = 0;
   #lastScan = 0;
@@ -149,8 +152,7 @@ export class Tailer {
     this.#fdFailures += 1;
     const before = this.#fdLimit;
     this.#fdLimit = Math.max(1, Math.min(this.#fdLimit, this.#open.size - DESCRIPTOR_HEADROOM));
-    this.#fdBackoffMs = Math.min(30_000, Math.max(1000, 2 * this.#fdBackoffMs));
-    this.#fdBackoffUntil = now + this.#fdBackoffMs;
+    this.#fdBackoffUntil = now + backoffMs(this.#fdFailuresInARow++, DESCRIPTOR_BACKOFF);
     if (now - this.#fdWarnedAt < FD_WARNING_INTERVAL_MS) return;
     this.#fdWarnedAt = now;
     this.logger.warn(
@@ -170,7 +172,7 @@ export class Tailer {
   async #openFile(path: string): Promise<FileHandle | undefined> {
     if (Date.now() < this.#fdBackoffUntil) return undefined;
     const handle = await open(path, 'r');
-    this.#fdBackoffMs = 0;
+    this.#fdFailuresInARow = 0;
     return handle;
   }
 

@@ -1,3 +1,4 @@
+import { jsonBody } from '@sidecar-kit/core';
 import type { EndpointConfig } from '../config.js';
 import { type Expression, evaluate, parseExpression } from '../expr/expression.js';
 import type { AdapterMetrics } from '../metrics.js';
@@ -64,7 +65,7 @@ export class HealthEndpoint {
     const fetched = await this.#upstream.get();
     if (this.#last?.fetched === fetched) return this.#last.result;
     const evaluated = this.#evaluate(fetched);
-    const result = { ...evaluated, text: `${JSON.stringify(evaluated.body)}\n` };
+    const result = { ...evaluated, text: jsonBody(evaluated.body) };
     this.#last = { fetched, evaluatedAt: Date.now(), dataAt: fetched.fetchedAt, result };
     return result;
   }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { pipeline } from 'node:stream/promises';
+import { sendJson } from '@sidecar-kit/core';
 import { request } from 'undici';
 
 const HOP_BY_HOP = new Set([
@@ -38,12 +39,10 @@ export class ProxyEndpoint {
       return upstream.statusCode;
     } catch (error) {
       if (!response.headersSent) {
-        const body = JSON.stringify({
+        sendJson(response, 502, {
           status: 'fail',
           output: `upstream ${this.target} failed: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
         });
-        response.writeHead(502, { 'content-type': 'application/json' });
-        response.end(`${body}\n`);
         return 502;
       }
       response.destroy();

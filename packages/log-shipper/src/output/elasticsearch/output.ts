@@ -1,20 +1,19 @@
 import { readFileSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync, inflateSync } from 'node:zlib';
 import { Client, type ClientOptions, HttpConnection, UndiciConnection } from '@elastic/elasticsearch';
-import type { Logger } from '@sidecar-kit/core';
+import { backoffMs, type Logger } from '@sidecar-kit/core';
 import type { ElasticsearchConfig } from '../../config.js';
 import type { DeadLetterWriter } from '../../dead-letter/writer.js';
 import type { ShipperMetrics } from '../../metrics.js';
 import {
   type Batch,
-  backoffMs,
   type ItemInfo,
   itemBytes,
   itemDocument,
   itemOrigin,
   type Output,
   type OutputStatus,
-  sleep,
 } from '../output.js';
 import { indexNamer } from './index-name.js';
 
@@ -126,7 +125,7 @@ export class ElasticsearchOutput implements Output {
         this.#lastError = reason;
         this.#retrying = { since: this.#retrying?.since ?? Date.now(), reason };
         this.metrics.retried.inc(count);
-        await sleep(backoffMs(attempt, this.config.retry.initialMs, this.config.retry.maxMs), abort);
+        await this.#backoff(attempt, abort);
         attempt += 1;
         continue;
       } finally {
@@ -158,9 +157,16 @@ export class ElasticsearchOutput implements Output {
       pending = retry;
       body = Buffer.concat(retry.map((i) => itemBytes(batch, i)));
       this.metrics.retried.inc(retry.length);
-      await sleep(backoffMs(attempt, this.config.retry.initialMs, this.config.retry.maxMs), abort);
+      await this.#backoff(attempt, abort);
       attempt += 1;
     }
+  }
+
+  /** Waits before retry `attempt`; resolves early when `abort` fires (the loop then returns). */
+  async #backoff(attempt: number, abort: AbortSignal): Promise<void> {
+    const { initialMs, maxMs } = this.config.retry;
+    const wait = backoffMs(attempt, { initialMs, maxMs, jitter: 'full' });
+    await sleep(wait, undefined, { signal: abort }).catch(() => {});
   }
 
   #delivered(): void {
