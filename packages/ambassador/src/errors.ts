@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { sendJson } from '@sidecar-kit/core';
 
 /** The failures outlier detection counts and `retries.on` names. */
 export type FailureKind = 'connect-failure' | 'reset' | 'timeout' | '5xx';
@@ -157,13 +158,7 @@ export function sendLocalError(
   detail: Record<string, unknown>,
 ): number {
   const status = STATUS[reason];
-  const body = `${JSON.stringify({ error: reason, ...detail })}\n`;
-  response.writeHead(status, {
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-    'x-ambassador-error': reason,
-  });
-  response.end(body);
+  sendJson(response, status, { error: reason, ...detail }, { 'x-ambassador-error': reason });
   return status;
 }
 

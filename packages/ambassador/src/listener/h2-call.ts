@@ -8,7 +8,7 @@ import {
   type ServerHttp2Stream,
 } from 'node:http2';
 import type { Readable } from 'node:stream';
-import type { Counter, Logger } from '@sidecar-kit/core';
+import { type Counter, jsonBody, type Logger } from '@sidecar-kit/core';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Endpoint } from '../cluster/endpoint.js';
 import { Lease } from '../cluster/lease.js';
@@ -697,7 +697,7 @@ export class Call {
               message: failure.message,
               requestId: this.#request.requestId,
             };
-        const body = Buffer.from(`${JSON.stringify({ error: reason, ...detail })}\n`);
+        const body = Buffer.from(jsonBody({ error: reason, ...detail }));
         this.#status = localStatus(reason);
         this.#down.respond(
           this.#status,

@@ -13,7 +13,7 @@ import {
 } from 'node:http2';
 import { type AddressInfo, createServer as createNetServer, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, type TLSSocket } from 'node:tls';
-import type { Counter, Logger } from '@sidecar-kit/core';
+import { type Counter, type Logger, listen } from '@sidecar-kit/core';
 import type { Cluster } from '../cluster/cluster.js';
 import { GRPC_CODES, type ListenerConfig } from '../config.js';
 import {
@@ -24,7 +24,6 @@ import {
   requestFromStream,
 } from './h2-call.js';
 import { cookieValue } from './headers.js';
-import { listen } from './lifecycle.js';
 import { RetryPolicy } from './retry.js';
 
 /** The HTTP/2 connection preface a prior-knowledge (h2c) client starts with. */

@@ -1,13 +1,7 @@
-import {
-  createServer,
-  type IncomingMessage,
-  type Server,
-  type ServerResponse,
-  STATUS_CODES,
-} from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Duplex } from 'node:stream';
-import type { Component, Logger } from '@sidecar-kit/core';
+import { type Component, type Logger, listen, rawJsonResponse } from '@sidecar-kit/core';
 import type { Cluster } from '../cluster/cluster.js';
 import { Lease } from '../cluster/lease.js';
 import type { ListenerConfig } from '../config.js';
@@ -24,7 +18,7 @@ import { declaredLength, RequestBuffers, readBody } from './body.js';
 import { type ForwardContext, ForwardHandler } from './forward.js';
 import { H2Path, ListenerFront } from './h2.js';
 import { cookieValue, forwardHeaders, hasBody } from './headers.js';
-import { drained, listen } from './lifecycle.js';
+import { drained } from './lifecycle.js';
 import { type RetryContext, RetryHandler, RetryPolicy, retrySafety } from './retry.js';
 import { type ListenerIdentity, type RequestTarget, requestTarget } from './target.js';
 import { upgradeOrRelay } from './upgrade.js';
@@ -115,10 +109,7 @@ export class HttpListener implements Component {
     );
     server.on('connect', (_request: IncomingMessage, socket: Duplex) => {
       this.#metrics.localErrors.labels(config.name, 'not_a_forward_proxy').inc();
-      const body = '{"error":"not_a_forward_proxy","message":"CONNECT is not supported"}\n';
-      socket.end(
-        `HTTP/1.1 405 Method Not Allowed\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-      );
+      socket.end(rawJsonResponse(405, { error: 'not_a_forward_proxy', message: 'CONNECT is not supported' }));
     });
     this.#server = server;
     if (config.http2 || config.tls) {
@@ -189,11 +180,8 @@ export class HttpListener implements Component {
           : 'bad_request';
     this.#metrics.localErrors.labels(this.#config.name, reason).inc();
     const status = localStatus(reason);
-    const body = `{"error":"${reason}"}\n`;
-    const text = STATUS_CODES[status] ?? 'Bad Request';
-    socket.end(
-      `HTTP/1.1 ${status} ${text}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nx-ambassador-error: ${reason}\r\nconnection: close\r\n\r\n${body}`,
-      () => socket.destroy(),
+    socket.end(rawJsonResponse(status, { error: reason }, { 'x-ambassador-error': reason }), () =>
+      socket.destroy(),
     );
   }
 
@@ -259,28 +247,25 @@ export class HttpListener implements Component {
 
   #onUpgrade(request: IncomingMessage, socket: Duplex, head: Buffer): void {
     const target = this.#target(request);
-    const fail = (status: string, reason: string) => {
+    const fail = (status: number, reason: string) => {
       this.#metrics.localErrors.labels(this.#config.name, reason).inc();
-      const body = `{"error":"${reason}"}\n`;
-      socket.end(
-        `HTTP/1.1 ${status}\r\ncontent-type: application/json\r\ncontent-length: ${body.length}\r\nconnection: close\r\n\r\n${body}`,
-      );
+      socket.end(rawJsonResponse(status, { error: reason }));
     };
     if (target === 'not_a_forward_proxy') {
-      fail('403 Forbidden', 'not_a_forward_proxy');
+      fail(403, 'not_a_forward_proxy');
       return;
     }
     const { headers, hostHeaders } = forwardHeaders(request, UPGRADE_HEADERS, forwardedAuthority(target));
     if (target instanceof ClientRequestError || hostHeaders > 1) {
       const reason = target instanceof ClientRequestError ? target.reason : 'bad_request';
-      fail(`${localStatus(reason)} ${STATUS_CODES[localStatus(reason)]}`, reason);
+      fail(localStatus(reason), reason);
       return;
     }
     const path = target.path;
     // The tunnel holds its lease until it closes: it counts as a request in flight meanwhile.
     const lease = this.#cluster.acquire(this.#hashKey(request));
     if (!(lease instanceof Lease)) {
-      fail('503 Service Unavailable', lease.reason);
+      fail(503, lease.reason);
       return;
     }
     const endpoint = lease.endpoint;
@@ -327,12 +312,12 @@ export class HttpListener implements Component {
         const clientError = clientRequestError(error);
         if (clientError || socket.destroyed) {
           lease.release();
-          if (clientError) fail(`400 ${STATUS_CODES[400]}`, clientError.reason);
+          if (clientError) fail(400, clientError.reason);
           return;
         }
         lease.release(upstreamFailure(error));
         this.#logger.warn({ endpoint: endpoint.address, error: error.message }, 'upgrade failed');
-        fail('502 Bad Gateway', 'upstream_upgrade_failed');
+        fail(502, 'upstream_upgrade_failed');
       });
   }
 }

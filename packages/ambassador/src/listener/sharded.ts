@@ -11,12 +11,12 @@
  * beyond maxReplyBufferBytes of replies the client has not read, it gets an error and is closed.
  */
 import { type AddressInfo, createServer, type Server, type Socket } from 'node:net';
-import type { Component, Logger } from '@sidecar-kit/core';
+import { type Component, type Logger, listen } from '@sidecar-kit/core';
 import type { ListenerConfig } from '../config.js';
 import type { AmbassadorMetrics } from '../metrics.js';
 import { ProtocolError } from '../protocol/stream-buffer.js';
 import type { PendingReply, ShardPool } from '../sharding/pool.js';
-import { drained, listen } from './lifecycle.js';
+import { drained } from './lifecycle.js';
 
 /** What a slot needs of its session. */
 export interface ReplySink<Frame> {

@@ -7,14 +7,14 @@ import {
   type Socket,
 } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
-import type { Component, Logger } from '@sidecar-kit/core';
+import { type Component, type Logger, listen } from '@sidecar-kit/core';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Endpoint } from '../cluster/endpoint.js';
 import { Lease } from '../cluster/lease.js';
 import type { ListenerConfig } from '../config.js';
 import { type LocalReason, UpstreamConnectError, UpstreamResetError } from '../errors.js';
 import type { AmbassadorMetrics } from '../metrics.js';
-import { drained, listen } from './lifecycle.js';
+import { drained } from './lifecycle.js';
 import { RetryPolicy } from './retry.js';
 
 /** Bytes read from an upstream at a time; one buffer per connection, reused while writes drain. */
