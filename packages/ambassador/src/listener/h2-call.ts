@@ -222,30 +222,10 @@ export function requestFromStream(
   remoteAddress: string | undefined,
   encrypted: boolean,
 ): CallRequest {
-  const out: OutgoingHttpHeaders = {};
-  let forwardedFor: string | undefined;
-  let requestId: string | undefined;
-  for (const name in headers) {
-    if (name.charCodeAt(0) === 58 /* : */ || CONNECTION_SPECIFIC.has(name)) continue;
-    const value = headers[name];
-    if (value === undefined) continue;
-    if (name === 'te') {
-      if (value === 'trailers') out.te = 'trailers';
-      continue;
-    }
-    if (name === 'x-forwarded-for') {
-      forwardedFor = String(value);
-      continue;
-    }
-    if (name === 'x-request-id') requestId = String(value);
-    out[name] = value;
-  }
-  return finishRequest(out, {
+  return finishRequest(passedOn(headers, undefined), {
     method: String(headers[':method'] ?? 'GET'),
     path: String(headers[':path'] ?? '/'),
     authority: (headers[':authority'] ?? headers.host) as string | undefined,
-    forwardedFor,
-    requestId,
     remoteAddress,
     encrypted,
   });
@@ -259,11 +239,35 @@ export function requestFromMessage(request: IncomingMessage, path: string): Call
       .split(',')
       .map((token) => token.trim().toLowerCase()),
   );
+  return finishRequest(passedOn(headers, listed), {
+    method: request.method ?? 'GET',
+    path,
+    authority: headers.host,
+    remoteAddress: request.socket.remoteAddress,
+    encrypted: (request.socket as { encrypted?: boolean }).encrypted === true,
+  });
+}
+
+interface PassedOn {
+  out: OutgoingHttpHeaders;
+  forwardedFor: string | undefined;
+  requestId: string | undefined;
+}
+
+/**
+ * The client's headers that go upstream: pseudo-headers, connection-specific ones and those the
+ * Connection header lists (`listed`) left out, `te` only as `trailers`; x-forwarded-for is set
+ * aside for finishRequest to extend.
+ */
+function passedOn(
+  headers: Http2IncomingHeaders | IncomingHttpHeaders,
+  listed: ReadonlySet<string> | undefined,
+): PassedOn {
   const out: OutgoingHttpHeaders = {};
   let forwardedFor: string | undefined;
   let requestId: string | undefined;
   for (const name in headers) {
-    if (CONNECTION_SPECIFIC.has(name) || listed.has(name)) continue;
+    if (name.charCodeAt(0) === 58 /* : */ || CONNECTION_SPECIFIC.has(name) || listed?.has(name)) continue;
     const value = headers[name];
     if (value === undefined) continue;
     if (name === 'te') {
@@ -277,34 +281,24 @@ export function requestFromMessage(request: IncomingMessage, path: string): Call
     if (name === 'x-request-id') requestId = String(value);
     out[name] = value;
   }
-  return finishRequest(out, {
-    method: request.method ?? 'GET',
-    path,
-    authority: headers.host,
-    forwardedFor,
-    requestId,
-    remoteAddress: request.socket.remoteAddress,
-    encrypted: (request.socket as { encrypted?: boolean }).encrypted === true,
-  });
+  return { out, forwardedFor, requestId };
 }
 
 function finishRequest(
-  out: OutgoingHttpHeaders,
+  { out, forwardedFor, requestId: given }: PassedOn,
   info: {
     method: string;
     path: string;
     authority: string | undefined;
-    forwardedFor: string | undefined;
-    requestId: string | undefined;
     remoteAddress: string | undefined;
     encrypted: boolean;
   },
 ): CallRequest {
   const client = info.remoteAddress ?? '';
-  out['x-forwarded-for'] = info.forwardedFor ? `${info.forwardedFor}, ${client}` : client;
+  out['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${client}` : client;
   out['x-forwarded-proto'] ??= info.encrypted ? 'https' : 'http';
   if (info.authority) out['x-forwarded-host'] ??= info.authority;
-  const requestId = info.requestId ?? randomUUID();
+  const requestId = given ?? randomUUID();
   out['x-request-id'] = requestId;
   return {
     method: info.method,
@@ -600,9 +594,7 @@ export class Call {
     if (this.#done) return;
     clearTimeout(this.#headTimer);
     const lease = this.#lease as Lease;
-    const upstream = this.#upstream;
-    this.#upstream = undefined;
-    if (upstream && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
+    this.#cancelUpstream();
     if (this.#down.gone) {
       lease.release();
       this.#finish();
@@ -625,31 +617,18 @@ export class Call {
       return;
     }
     // The head was passed on: a gRPC client gets UNAVAILABLE in trailers, others a cut stream.
-    if (this.#request.grpc) {
-      this.#grpcStatus = GrpcStatus.UNAVAILABLE;
-      this.#down.end({
-        'grpc-status': String(GrpcStatus.UNAVAILABLE),
-        'grpc-message': encodeGrpcMessage(`upstream reset: ${failure.message}`),
-      });
-    } else this.#down.abort();
+    if (this.#request.grpc)
+      this.#endWithGrpcStatus(GrpcStatus.UNAVAILABLE, `upstream reset: ${failure.message}`);
+    else this.#down.abort();
     this.#finish();
   }
 
   #onDeadline(): void {
     if (this.#done) return;
-    this.#cancelWait?.();
-    const upstream = this.#upstream;
-    this.#upstream = undefined;
-    if (upstream && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
-    this.#lease?.release();
+    this.#abandonAttempt();
     this.#context.localErrors.labels(this.#context.listener.name, 'upstream_timeout').inc();
     const message = 'deadline exceeded (grpc-timeout)';
-    this.#grpcStatus = GrpcStatus.DEADLINE_EXCEEDED;
-    if (this.#responded)
-      this.#down.end({
-        'grpc-status': String(GrpcStatus.DEADLINE_EXCEEDED),
-        'grpc-message': encodeGrpcMessage(message),
-      });
+    if (this.#responded) this.#endWithGrpcStatus(GrpcStatus.DEADLINE_EXCEEDED, message);
     else this.#grpcError(GrpcStatus.DEADLINE_EXCEEDED, message, 'upstream_timeout');
     this.#finish();
   }
@@ -657,12 +636,27 @@ export class Call {
   #onClientClose(): void {
     if (this.#done) return;
     // The client went away (or the response is complete and this is the last event anyway).
+    this.#abandonAttempt();
+    this.#finish();
+  }
+
+  /** Stops the attempt in flight: no stream is waited for, the upstream's is cancelled, the lease goes back. */
+  #abandonAttempt(): void {
     this.#cancelWait?.();
+    this.#cancelUpstream();
+    this.#lease?.release();
+  }
+
+  #cancelUpstream(): void {
     const upstream = this.#upstream;
     this.#upstream = undefined;
     if (upstream && !upstream.destroyed) upstream.close(NGHTTP2_CANCEL);
-    this.#lease?.release();
-    this.#finish();
+  }
+
+  /** Ends a response whose head was passed on with a gRPC status in its trailers. */
+  #endWithGrpcStatus(code: number, message: string): void {
+    this.#grpcStatus = code;
+    this.#down.end({ 'grpc-status': String(code), 'grpc-message': encodeGrpcMessage(message) });
   }
 
   #grpcError(code: number, message: string, reason: string): void {
