@@ -2,40 +2,29 @@
  * The memcached listener against 3 real memcached shards (and nutcracker for the routing comparison), 127.0.0.1
  * only. No timing assertions.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MemcachedReply, MemcachedReplyParser } from '../src/protocol/memcached.js';
 import { KeyDistributor } from '../src/sharding/distribution.js';
 import {
   HOST,
   memcachedServer,
-  RawClient,
+  RawClients,
   type ServerProcess,
   type ShardedAmbassador,
+  startNutcracker,
   startSharded,
-  uniquePort,
-  waitForPort,
 } from './sharded-support.js';
 
 const shards: ServerProcess[] = [];
 let ambassador: ShardedAmbassador;
 let specs: string[] = [];
 let distributor: KeyDistributor;
-let nutcracker: ChildProcess | undefined;
-let nutcrackerPort = 0;
-const clients: RawClient<MemcachedReply>[] = [];
+let nutcracker: ServerProcess | undefined;
+const clients = new RawClients(() => new MemcachedReplyParser());
 
 const raw = (frame: MemcachedReply | undefined) => frame?.raw.toString('latin1') ?? '<none>';
 
-async function client(port = ambassador.ports[0]!): Promise<RawClient<MemcachedReply>> {
-  const opened = await RawClient.open(port, new MemcachedReplyParser());
-  clients.push(opened);
-  return opened;
-}
+const client = (port = ambassador.ports[0]!) => clients.open(port);
 
 beforeAll(async () => {
   for (let index = 0; index < 3; index++) shards.push(await memcachedServer());
@@ -55,42 +44,13 @@ clusters:
       serverRetryTimeoutMs: 600000
       servers: [${specs.map((spec) => `"${spec}"`).join(', ')}]
 `);
-  const work = mkdtempSync(join(tmpdir(), 'memcached-sharding-'));
-  nutcrackerPort = await uniquePort();
-  writeFileSync(
-    join(work, 'nutcracker.yml'),
-    `pool:
-  listen: ${HOST}:${nutcrackerPort}
-  hash: md5
-  distribution: ketama
-  auto_eject_hosts: false
-  servers:
-${specs.map((spec) => `    - ${spec}`).join('\n')}
-`,
-  );
-  nutcracker = spawn(
-    'nutcracker',
-    [
-      '-c',
-      join(work, 'nutcracker.yml'),
-      '-s',
-      String(await uniquePort()),
-      '-a',
-      HOST,
-      '-o',
-      join(work, 'log'),
-    ],
-    { stdio: 'ignore' },
-  );
-  await waitForPort(nutcrackerPort, nutcracker);
+  nutcracker = await startNutcracker(specs, ['hash: md5', 'distribution: ketama', 'auto_eject_hosts: false']);
 });
 
 afterAll(async () => {
-  for (const opened of clients.splice(0)) opened.close();
+  clients.closeAll();
   await ambassador?.stop();
-  nutcracker?.kill('SIGKILL');
-  if (nutcracker && nutcracker.exitCode === null) await once(nutcracker, 'exit');
-  await Promise.all(shards.map((shard) => shard.stop()));
+  await Promise.all([...shards, nutcracker].map((server) => server?.stop()));
 });
 
 describe('memcached listener', () => {
@@ -120,7 +80,7 @@ describe('memcached listener', () => {
       }
     }
     expect(wrong).toEqual([]);
-    const twemproxy = await client(nutcrackerPort);
+    const twemproxy = await client(nutcracker!.port);
     const viaNutcracker = await twemproxy.exchange(
       keys.map((key) => `get ${key}\r\n`).join(''),
       keys.length * 2,

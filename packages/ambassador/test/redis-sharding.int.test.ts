@@ -3,46 +3,33 @@
  * only: routing, multi-key split and merge, pipelining, refusals, a shard killed mid-pipeline, ejection and
  * return, malformed input, AUTH. No timing assertions: waits are polls with generous bounds.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { encodeRespCommand, type RespReply, RespReplyParser } from '../src/protocol/resp.js';
 import { KeyDistributor } from '../src/sharding/distribution.js';
 import {
   HOST,
-  RawClient,
+  RawClients,
   redisServer,
   type ServerProcess,
   type ShardedAmbassador,
+  startNutcracker,
   startSharded,
-  uniquePort,
-  waitForPort,
 } from './sharded-support.js';
 
 const shards: ServerProcess[] = [];
 let ambassador: ShardedAmbassador;
 let specs: string[] = [];
 let distributor: KeyDistributor;
-let nutcracker: ChildProcess | undefined;
-let nutcrackerPort = 0;
-const clients: RawClient<RespReply>[] = [];
+let nutcracker: ServerProcess | undefined;
+const clients = new RawClients(() => new RespReplyParser());
 
 const cmd = (...args: (string | Buffer)[]) => encodeRespCommand(args);
 const text = (reply: RespReply | undefined) => reply?.raw.toString('latin1') ?? '<none>';
 
-async function client(port = ambassador.ports[0]!): Promise<RawClient<RespReply>> {
-  const opened = await RawClient.open(port, new RespReplyParser());
-  clients.push(opened);
-  return opened;
-}
+const client = (port = ambassador.ports[0]!) => clients.open(port);
 
-async function direct(index: number): Promise<RawClient<RespReply>> {
-  return client(shards[index]!.port);
-}
+const direct = (index: number) => client(shards[index]!.port);
 
 const SHARDING = (servers: string[], extra = '') => `
     sharding:
@@ -76,44 +63,19 @@ clusters:
   - name: cache-auth${SHARDING(specs)}
 `);
   // nutcracker with the same pool, to compare routing.
-  const work = mkdtempSync(join(tmpdir(), 'redis-sharding-'));
-  nutcrackerPort = await uniquePort();
-  writeFileSync(
-    join(work, 'nutcracker.yml'),
-    `pool:
-  listen: ${HOST}:${nutcrackerPort}
-  redis: true
-  hash: fnv1a_64
-  distribution: ketama
-  hash_tag: "{}"
-  auto_eject_hosts: false
-  servers:
-${specs.map((spec) => `    - ${spec}`).join('\n')}
-`,
-  );
-  nutcracker = spawn(
-    'nutcracker',
-    [
-      '-c',
-      join(work, 'nutcracker.yml'),
-      '-s',
-      String(await uniquePort()),
-      '-a',
-      HOST,
-      '-o',
-      join(work, 'log'),
-    ],
-    { stdio: 'ignore' },
-  );
-  await waitForPort(nutcrackerPort, nutcracker);
+  nutcracker = await startNutcracker(specs, [
+    'redis: true',
+    'hash: fnv1a_64',
+    'distribution: ketama',
+    'hash_tag: "{}"',
+    'auto_eject_hosts: false',
+  ]);
 });
 
 afterAll(async () => {
-  for (const opened of clients.splice(0)) opened.close();
+  clients.closeAll();
   await ambassador?.stop();
-  nutcracker?.kill('SIGKILL');
-  if (nutcracker && nutcracker.exitCode === null) await once(nutcracker, 'exit');
-  await Promise.all(shards.map((shard) => shard.stop()));
+  await Promise.all([...shards, nutcracker].map((server) => server?.stop()));
 });
 
 describe('redis listener: routing', () => {
@@ -140,7 +102,7 @@ describe('redis listener: routing', () => {
     // Every shard got some keys.
     expect(new Set(keys.map((key) => distributor.serverIndexFor(key))).size).toBe(3);
     // nutcracker reads each key from its own shard: it finds them all with the right values.
-    const twemproxy = await client(nutcrackerPort);
+    const twemproxy = await client(nutcracker!.port);
     const viaNutcracker = await twemproxy.exchange(
       Buffer.concat(keys.map((key) => cmd('GET', key))),
       keys.length,

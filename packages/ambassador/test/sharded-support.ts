@@ -1,7 +1,10 @@
 /** Shared pieces of the redis/memcached listener integration tests: real servers, an ambassador, raw clients. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig, Sidecar } from '@sidecar-kit/core';
 import { request } from 'undici';
@@ -93,6 +96,23 @@ export async function memcachedServer(): Promise<ServerProcess> {
   return server;
 }
 
+/**
+ * nutcracker (twemproxy) with one pool over `servers`, to compare routing with: `pool` are the
+ * pool's other settings (`hash: md5`, ...), one YAML line each.
+ */
+export async function startNutcracker(servers: string[], pool: string[]): Promise<ServerProcess> {
+  const work = mkdtempSync(join(tmpdir(), 'nutcracker-'));
+  const config = join(work, 'nutcracker.yml');
+  const statsPort = await uniquePort();
+  const server = new ServerProcess(await uniquePort(), (port) => {
+    const lines = [`listen: ${HOST}:${port}`, ...pool, 'servers:', ...servers.map((spec) => `  - ${spec}`)];
+    writeFileSync(config, `pool:\n${lines.map((line) => `  ${line}\n`).join('')}`);
+    return ['nutcracker', ['-c', config, '-s', String(statsPort), '-a', HOST, '-o', join(work, 'log')]];
+  });
+  await server.start();
+  return server;
+}
+
 export interface ShardedAmbassador {
   sidecar: Sidecar;
   ports: number[];
@@ -133,17 +153,23 @@ export async function startSharded(yaml: string): Promise<ShardedAmbassador> {
   };
 }
 
+/** A reply parser of one protocol, as RawClient reads replies with it. */
+export interface FrameParser<Frame> {
+  push(chunk: Uint8Array): void;
+  next(): Frame | undefined;
+}
+
 /** A client over a raw socket: `exchange` sends bytes and resolves once `count` replies (frames) arrived. */
 export class RawClient<Frame> {
   readonly socket: Socket;
-  readonly #parser: { push(chunk: Uint8Array): void; next(): Frame | undefined };
+  readonly #parser: FrameParser<Frame>;
   readonly #waiting: { count: number; replies: Frame[]; resolve: (replies: Frame[]) => void }[] = [];
   /** Replies nobody waited for. */
   readonly extra: Frame[] = [];
   closed: Promise<void>;
   received = Buffer.alloc(0);
 
-  private constructor(socket: Socket, parser: { push(chunk: Uint8Array): void; next(): Frame | undefined }) {
+  private constructor(socket: Socket, parser: FrameParser<Frame>) {
     this.socket = socket;
     this.#parser = parser;
     this.closed = new Promise((resolve) => socket.once('close', () => resolve()));
@@ -166,10 +192,7 @@ export class RawClient<Frame> {
     });
   }
 
-  static async open<Frame>(
-    port: number,
-    parser: { push(chunk: Uint8Array): void; next(): Frame | undefined },
-  ): Promise<RawClient<Frame>> {
+  static async open<Frame>(port: number, parser: FrameParser<Frame>): Promise<RawClient<Frame>> {
     const socket = connect(port, HOST);
     await once(socket, 'connect');
     return new RawClient(socket, parser);
@@ -184,5 +207,25 @@ export class RawClient<Frame> {
 
   close(): void {
     this.socket.destroy();
+  }
+}
+
+/** The raw clients a test file opens (each with a new parser), closed together when it ends. */
+export class RawClients<Frame> {
+  readonly #parser: () => FrameParser<Frame>;
+  readonly #opened: RawClient<Frame>[] = [];
+
+  constructor(parser: () => FrameParser<Frame>) {
+    this.#parser = parser;
+  }
+
+  async open(port: number): Promise<RawClient<Frame>> {
+    const client = await RawClient.open(port, this.#parser());
+    this.#opened.push(client);
+    return client;
+  }
+
+  closeAll(): void {
+    for (const client of this.#opened.splice(0)) client.close();
   }
 }
