@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Component, Logger } from '@sidecar-kit/core';
 import { Acknowledgements } from './ack/acknowledgements.js';
 import { type BatchLimits, Dispatcher, type QueueState } from './batch/dispatcher.js';
@@ -122,14 +123,9 @@ export class Shipper implements Component {
       if (this.#dispatcher.due(now)) await this.#dispatcher.send();
       await tailer.closeFinished(now);
       if (!progressed) {
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(done, 100);
-          this.#wake = done;
-          function done() {
-            clearTimeout(timer);
-            resolve();
-          }
-        });
+        const wake = new AbortController();
+        this.#wake = () => wake.abort();
+        await sleep(100, undefined, { signal: wake.signal }).catch(() => {}); // woken early
         this.#wake = undefined;
       }
     }
