@@ -1,7 +1,8 @@
-import { request } from 'undici';
+import { Pool, request } from 'undici';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   endpoints,
+  type Handler,
   type RunningAmbassador,
   startAmbassador,
   startUpstreams,
@@ -116,4 +117,59 @@ clusters:
     const cluster = (await ambassador.clusters()).clusters[0];
     expect(cluster?.endpoints.filter((endpoint) => endpoint.ejected)).toHaveLength(1);
   });
+});
+
+describe('a client connection kept alive after an answer that left the request body unread', () => {
+  // The body is larger than the socket buffers between client, ambassador and upstream: when the
+  // answer comes, much of it is still unread, while the client (a Buffer written at once) counts
+  // its request as sent and reuses the connection.
+  const body = Buffer.alloc(16 * 1024 * 1024, 120);
+  const upstreamBehaviours: Array<[string, number, string | undefined, (name: string) => Handler]> = [
+    [
+      'an endpoint resets the connection mid-body (502 upstream_reset)',
+      502,
+      'upstream_reset',
+      () => (incoming) => {
+        let received = 0;
+        incoming.on('data', (chunk: Buffer) => {
+          received += chunk.length;
+          if (received >= 64 * 1024) incoming.socket.resetAndDestroy();
+        });
+      },
+    ],
+    [
+      'an endpoint answers before reading the body (413 passed on)',
+      413,
+      undefined,
+      () => (_incoming, response) => {
+        response.writeHead(413, { 'content-length': 0 });
+        response.end();
+      },
+    ],
+  ];
+  it.each(upstreamBehaviours)(
+    'closes it after the answer, so the next request on the connection is answered: %s',
+    async (_name, status, error, handler) => {
+      upstreams = await startUpstreams(1, handler);
+      ambassador = await startAmbassador(`listeners: [{ name: web, listen: 127.0.0.1:0, cluster: web }]
+clusters: [{ name: web, endpoints: ${endpoints(upstreams)}, retries: { attempts: 2, on: [connect-failure, reset] } }]`);
+      // One connection: the second request goes where the first went unless that one was closed.
+      // headersTimeout turns the hang this guards against (no answer, ever) into a failure.
+      const client = new Pool(ambassador.urls[0] as string, { connections: 1, headersTimeout: 5000 });
+      try {
+        const first = await client.request({ path: '/', method: 'POST', body });
+        await first.body.dump();
+        expect(first.statusCode).toBe(status);
+        expect(first.headers['x-ambassador-error']).toBe(error);
+        upstreams[0]?.setHandler((_incoming, response) => response.end('second'));
+        const second = await client.request({ path: '/', method: 'GET' });
+        expect(second.statusCode).toBe(200);
+        expect(await second.body.text()).toBe('second');
+        expect(first.headers.connection).toBe('close');
+        expect((await ambassador.clusters()).clusters[0]?.active).toBe(0);
+      } finally {
+        await client.destroy();
+      }
+    },
+  );
 });
