@@ -70,6 +70,51 @@ clusters:
     expect(duringOutage).toBeGreaterThan(50);
   });
 
+  it('ejects an endpoint that refuses connections after consecutiveConnectFailures (default 3), retried elsewhere, before the next pick; a passing active health check brings it back', async () => {
+    upstreams = await startUpstreams(3);
+    // Health checks never take the endpoint out here (unhealthyThreshold out of reach) and the
+    // ejection would last 30 s: the ejection is outlier detection's, its end the health check's.
+    ambassador = await startAmbassador(`listeners: [{ name: web, listen: 127.0.0.1:0, cluster: web }]
+clusters:
+  - name: web
+    endpoints: ${endpoints(upstreams)}
+    lb: round_robin
+    healthCheck: { path: /, intervalMs: 100, timeoutMs: 500, unhealthyThreshold: 1000, healthyThreshold: 1 }
+    outlierDetection: { baseEjectionMs: 30000 }
+    retries: { attempts: 2, on: [connect-failure] }`);
+    const url = `${ambassador.urls[0]}/`;
+    const victim = upstreams[1] as Upstream;
+    const current = ambassador;
+    const snapshot = async () =>
+      (await current.clusters()).clusters[0]?.endpoints.find((e) => e.address === victim.address);
+    // Killed before any request, so no pooled connection to it exists: each pick is a connect.
+    await victim.kill();
+    const answeredBy = async (count: number) => {
+      const names = new Map<string, number>();
+      for (let i = 0; i < count; i++) {
+        const response = await request(url);
+        expect(response.statusCode).toBe(200);
+        const { upstream } = (await response.body.json()) as { upstream: string };
+        names.set(upstream, (names.get(upstream) ?? 0) + 1);
+      }
+      return names;
+    };
+    const whileDead = await answeredBy(30);
+    expect(whileDead.get(victim.name)).toBeUndefined();
+    const ejected = await snapshot();
+    expect(ejected).toMatchObject({ ejected: true, healthy: true, ejections: 1 });
+    // Three attempts (refused, retried elsewhere), then never picked again.
+    expect(ejected?.requests).toBe(3);
+    expect(ejected?.failures).toBe(3);
+
+    await victim.start();
+    await waitFor(async () => {
+      const endpoint = await snapshot();
+      return endpoint?.state === 'healthy' ? endpoint : undefined;
+    }, 10_000);
+    expect((await answeredBy(9)).get(victim.name)).toBe(3);
+  });
+
   it('retries a 503 on another endpoint, within the retry budget', async () => {
     upstreams = await startUpstreams(2, (name) => (_request, response) => {
       response.writeHead(name === 'u0' ? 503 : 200);

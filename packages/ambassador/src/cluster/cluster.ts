@@ -213,9 +213,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     else endpoint.consecutiveConnectFailures = 0;
     const detection = this.config.outlierDetection;
     if (!detection) return;
-    const forConnectFailures =
-      detection.consecutiveConnectFailures !== undefined &&
-      endpoint.consecutiveConnectFailures >= detection.consecutiveConnectFailures;
+    const forConnectFailures = endpoint.consecutiveConnectFailures >= detection.consecutiveConnectFailures;
     if (!forConnectFailures && endpoint.consecutiveFailures < detection.consecutiveFailures) return;
     const now = Date.now();
     if (endpoint.ejectedUntil > now || endpoint.draining) return;
