@@ -174,7 +174,7 @@ const cluster = z
       .strictObject({
         consecutiveFailures: z.number().int().positive().default(5),
         /** Connect failures in a row (retried ones too) that eject at once (Envoy's local-origin failures). */
-        consecutiveConnectFailures: z.number().int().positive().optional(),
+        consecutiveConnectFailures: z.number().int().positive().default(3),
         baseEjectionMs: z.number().int().positive().default(30_000),
         maxEjectionPercent: z.number().int().min(0).max(100).default(50),
       })

@@ -73,6 +73,34 @@ describe('cluster leases', () => {
     expect(leased(c.acquire(undefined, new Set([fourth.endpoint]))).isRetry).toBe(true);
   });
 
+  it('count the attempt a retry replaces among the attempts, and a replaced retry not twice among the retries', () => {
+    // budgetPercent 100: retries in flight may be as many as the requests in flight, so a request
+    // whose attempts all fail is never refused its next retry for lack of budget.
+    const c = makeCluster(', retries: { attempts: 5, budgetPercent: 100 }');
+    const requests = Array.from({ length: 5 }, () => leased(c.acquire(undefined)));
+    // Every request fails and is retried, each retry replacing its failed attempt.
+    const retries = requests.map((attempt) => {
+      const retry = leased(c.acquire(undefined, new Set([attempt.endpoint]), attempt));
+      attempt.release();
+      return retry;
+    });
+    expect(c.activeRetries).toBe(5);
+    expect(c.active).toBe(5);
+    // All five in flight are retries: each may still be retried once more in its own place.
+    const again = retries.map((retry) => {
+      const next = leased(c.acquire(undefined, new Set([retry.endpoint]), retry));
+      retry.release();
+      expect(next.isRetry).toBe(true);
+      return next;
+    });
+    expect(c.activeRetries).toBe(5);
+    // Released before the next lease is asked for, a failed retry leaves 4 requests with 4 retries
+    // in flight, and its own retry is refused: why the failed attempt's lease is handed in, held.
+    const failed = again[0] as Lease;
+    failed.release();
+    expect(c.acquire(undefined, new Set([failed.endpoint]))).toBeInstanceOf(RetryBudgetExhaustedError);
+  });
+
   it('report failures to outlier detection, which ejects the endpoint and says so', () => {
     const c = makeCluster(
       ', outlierDetection: { consecutiveFailures: 2, baseEjectionMs: 30000, maxEjectionPercent: 50 }',

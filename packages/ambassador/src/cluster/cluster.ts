@@ -147,13 +147,17 @@ export class Cluster extends EventEmitter<ClusterEvents> {
    * A lease for one HTTP request attempt (or upgrade tunnel): the circuit breaker admits it (requests in flight stay
    * below `maxConnections + maxPendingRequests`, the pool queues the rest), the balancer picks the
    * endpoint, avoiding `tried` ones while others are available. A retry (`tried` not empty) must
-   * also fit the retry budget.
+   * also fit the retry budget; `replacing` is the failed attempt's lease, if still held.
    */
   acquire(key: string | undefined): Lease | CircuitOpenError | NoHealthyUpstreamError;
-  acquire(key: string | undefined, tried: ReadonlySet<Endpoint> | undefined): Lease | Refusal;
-  acquire(key: string | undefined, tried?: ReadonlySet<Endpoint>): Lease | Refusal {
+  acquire(
+    key: string | undefined,
+    tried: ReadonlySet<Endpoint> | undefined,
+    replacing?: Lease,
+  ): Lease | Refusal;
+  acquire(key: string | undefined, tried?: ReadonlySet<Endpoint>, replacing?: Lease): Lease | Refusal {
     const limits = this.config.circuitBreaker;
-    return this.#acquire(key, tried, limits.maxConnections + limits.maxPendingRequests);
+    return this.#acquire(key, tried, limits.maxConnections + limits.maxPendingRequests, replacing);
   }
 
   /**
@@ -170,15 +174,19 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     key: string | undefined,
     tried: ReadonlySet<Endpoint> | undefined,
     limit: number,
+    replacing?: Lease,
   ): Lease | Refusal {
     const load = this.#load;
     const isRetry = tried !== undefined && tried.size > 0;
     if (isRetry) {
-      // A retry replaces an attempt that failed (released, or a 5xx being drained), so it takes
-      // no breaker slot of its own; the budget applies instead: retries in flight stay below
-      // budgetPercent of the attempts in flight, at least 3.
+      // A retry replaces an attempt that failed (a 5xx being drained, or an error reported with
+      // its lease still held), so it takes no breaker slot of its own; the budget applies instead:
+      // retries in flight stay below budgetPercent of the attempts in flight, at least 3. The
+      // replaced attempt counts among the attempts (its request is still in flight); when it was
+      // a retry itself, the new one takes its place among the retries rather than adding one.
+      const retries = load.retries - (replacing?.held && replacing.isRetry ? 1 : 0);
       const budget = Math.max(3, (load.requests * this.config.retries.budgetPercent) / 100);
-      if (load.retries >= budget)
+      if (retries >= budget)
         return new RetryBudgetExhaustedError(`cluster ${this.name}: ${load.retries} retries in flight`);
     } else if (load.requests >= limit) {
       return new CircuitOpenError(`cluster ${this.name}: ${load.requests} in flight, limit ${limit}`);
@@ -205,9 +213,7 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     else endpoint.consecutiveConnectFailures = 0;
     const detection = this.config.outlierDetection;
     if (!detection) return;
-    const forConnectFailures =
-      detection.consecutiveConnectFailures !== undefined &&
-      endpoint.consecutiveConnectFailures >= detection.consecutiveConnectFailures;
+    const forConnectFailures = endpoint.consecutiveConnectFailures >= detection.consecutiveConnectFailures;
     if (!forConnectFailures && endpoint.consecutiveFailures < detection.consecutiveFailures) return;
     const now = Date.now();
     if (endpoint.ejectedUntil > now || endpoint.draining) return;

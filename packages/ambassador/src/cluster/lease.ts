@@ -80,4 +80,13 @@ export class Lease {
     if (this.isRetry) load.retries--;
     if (failure) this.#owner.recordFailure(this.endpoint, failure.kind);
   }
+
+  /**
+   * Reports how the attempt failed (for outlier detection) while it still holds its counts: a
+   * retry's lease taken next sees an ejection this causes, and the budget still counts the request.
+   * Release it afterwards without the failure.
+   */
+  failed(failure: UpstreamFailure): void {
+    if (this.#held) this.#owner.recordFailure(this.endpoint, failure.kind);
+  }
 }

@@ -16,7 +16,7 @@ import {
   sendLocalError,
   upstreamFailure,
 } from '../errors.js';
-import { responseHeaders } from './headers.js';
+import { hasBody, responseHeaders } from './headers.js';
 import type { AttemptHandler } from './retry.js';
 
 /** What every forwarded request of one listener shares. */
@@ -132,6 +132,7 @@ export class ForwardHandler implements AttemptHandler {
   ): void {
     this.#status = statusCode;
     if (this.#response.destroyed) return;
+    this.#closeIfBodyUnread();
     this.#response.writeHead(statusCode, statusMessage, responseHeaders(headers));
   }
 
@@ -191,6 +192,7 @@ export class ForwardHandler implements AttemptHandler {
       if (response.headersSent && !response.writableFinished) response.destroy(failure);
     }
     if (!response.destroyed && !response.headersSent) {
+      this.#closeIfBodyUnread();
       const refused = failure instanceof CircuitOpenError || failure instanceof NoHealthyUpstreamError;
       const detail = refused
         ? { cluster: cluster.name, requestId: this.#requestId }
@@ -205,6 +207,18 @@ export class ForwardHandler implements AttemptHandler {
       this.#status = sendLocalError(this.#response, reason, detail);
     }
     this.#finish();
+  }
+
+  /**
+   * An answer that starts before the client's request body was read to its end closes the
+   * connection after it (`Connection: close`), as Envoy does: the rest of the body is never read,
+   * so the next request on the connection would never be parsed. node:http would drain an unread
+   * body itself, but not one undici destroyed: undici's `util.destroy` nulls an IncomingMessage's
+   * `socket` before destroying it (nodejs/undici#834, #1115), so the socket lives on with the
+   * destroyed request still attached to its parser, which then stops reading for good.
+   */
+  #closeIfBodyUnread(): void {
+    if (!this.#request.complete && hasBody(this.#request)) this.#response.shouldKeepAlive = false;
   }
 
   #finish(): void {

@@ -133,7 +133,7 @@ export class RetryHandler implements Dispatcher.DispatchHandler {
   #admitRetry(current: Lease): Lease | undefined {
     this.#tried ??= new Set();
     this.#tried.add(current.endpoint);
-    const next = this.#context.cluster.acquire(this.#key, this.#tried);
+    const next = this.#context.cluster.acquire(this.#key, this.#tried, current);
     return next instanceof Lease ? next : undefined;
   }
 
@@ -206,24 +206,24 @@ export class RetryHandler implements Dispatcher.DispatchHandler {
       return;
     }
     const failure = upstreamFailure(error);
-    lease.release(failure);
+    // Reported first, so that an ejection it causes applies to the retry's pick; released after
+    // the retry's lease is taken, so that the retry budget still counts this request.
+    lease.failed(failure);
     if (next) {
       // The body of a 5xx being retried broke off: the retry was admitted already.
+      lease.release();
       this.#retryWith(next, String(this.#drainingStatus));
       return;
     }
-    if (
+    const retry =
       !this.#passedOn &&
       this.#context.policy.retriesFailure(failure, this.#retries, this.#safety) &&
       !streamedBodyRead(this.#options.body)
-    ) {
-      const retry = this.#admitRetry(lease);
-      if (retry) {
-        this.#retryWith(retry, failure.kind);
-        return;
-      }
-    }
-    this.#inner.onResponseError(controller, failure);
+        ? this.#admitRetry(lease)
+        : undefined;
+    lease.release();
+    if (retry) this.#retryWith(retry, failure.kind);
+    else this.#inner.onResponseError(controller, failure);
   }
 }
 
