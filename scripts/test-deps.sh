@@ -3,7 +3,7 @@
 #   scripts/test-deps.sh integration   what `npm test` needs: redis-server, dnsmasq, openssl, chromium,
 #                                      promtool, nutcracker, memcached and a
 #                                      real Elasticsearch (Java 17; Maven and unzip to fetch it once)
-#   scripts/test-deps.sh bench         the peers the benchmarks run next to ours (haproxy, nginx...)
+#   scripts/test-deps.sh bench         the peers and load generators the benchmarks use (haproxy, nginx, wrk, h2load...)
 #   scripts/test-deps.sh all           both
 # As root on Debian it installs what is missing with apt-get (idempotent; with everything present
 # it only looks, in well under a second). Anywhere else it installs nothing and, if something is
@@ -18,7 +18,7 @@ integration=(redis-server:redis-server dnsmasq:dnsmasq-base openssl:openssl curl
   java:openjdk-17-jre-headless runuser:util-linux nsenter:util-linux)
 # Fetching Elasticsearch (once, into the cache) also needs Maven and unzip.
 es_fetch=(mvn:maven unzip:unzip)
-bench=(haproxy:haproxy nginx:nginx-light wrk:wrk rsyslogd:rsyslog)
+bench=(haproxy:haproxy nginx:nginx-light wrk:wrk h2load:nghttp2-client rsyslogd:rsyslog)
 
 group=${1:-integration}
 wanted=()
@@ -43,7 +43,7 @@ for entry in "${wanted[@]}"; do
   [[ " ${missing_packages[*]} " == *" $package "* ]] || missing_packages+=("$package")
 done
 # rsyslog's Elasticsearch output is a module, not a program.
-if [[ $group != integration ]] && ! dpkg-query -W -f='${Status}' rsyslog-elasticsearch 2>/dev/null | grep -q 'install ok installed'; then
+if [[ $group != integration && $(dpkg-query -W -f='${Status}' rsyslog-elasticsearch 2>/dev/null) != 'install ok installed' ]]; then
   missing_programs+=("rsyslog's omelasticsearch")
   missing_packages+=(rsyslog-elasticsearch)
 fi

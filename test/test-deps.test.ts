@@ -38,10 +38,15 @@ describe('the test command on a machine without its servers', () => {
     );
   });
 
-  it('names the benchmark peers for the bench group', () => {
+  it('names the benchmark peers and load generators (h2load for bench/ambassador/grpc.mjs) for the bench group', () => {
     const result = runWithEmptyPath('bench');
     expect(result.status).toBe(1);
-    expect(result.stderr).toContain('missing haproxy nginx wrk rsyslogd');
+    const lines = result.stderr.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toContain("missing haproxy nginx wrk h2load rsyslogd rsyslog's omelasticsearch");
+    expect(lines[0]).toContain(
+      "apt-get install -y haproxy nginx-light wrk nghttp2-client rsyslog rsyslog-elasticsearch'",
+    );
   });
 
   it('refuses an unknown group with exit 2', () => {

@@ -6,7 +6,8 @@ import { run } from './support/exec.js';
 
 const version = '0.1.0';
 const sidecars = ['log-shipper', 'ambassador', 'metrics-adapter'];
-const images = [...sidecars, 'demo-app'];
+// grpc-demo: the app and replicas of examples/ambassador-grpc (its own Dockerfile, same runtime base).
+const images = [...sidecars, 'demo-app', 'grpc-demo'];
 const image = (name: string) => `ghcr.io/sidecar-kit/${name}:${version}`;
 const hardened = ['run', '--rm', '--pull=never', '--read-only', '--network', 'none', '--cap-drop', 'ALL'];
 
@@ -59,6 +60,60 @@ describe('container images (built by images/build.sh)', () => {
       expect(bad.stderr).toContain('/nope.yaml');
     });
   }
+
+  it('grpc-demo refuses an unknown mode or a bad setting with exit 2 and one line naming it', async () => {
+    const mode = await run('podman', [...hardened, image('grpc-demo'), 'proxy'], { allowFailure: true });
+    expect(mode.code).toBe(2);
+    expect(mode.stderr.trim().split('\n')).toEqual([
+      'grpc-demo: mode: expected "server" or "client" as the first argument, got "proxy"',
+    ]);
+    const port = await run('podman', [...hardened, '-e', 'PORT=70000', image('grpc-demo'), 'server'], {
+      allowFailure: true,
+    });
+    expect(port.code).toBe(2);
+    expect(port.stderr.trim()).toBe('grpc-demo: PORT: expected an integer from 0 to 65535, got "70000"');
+  });
+
+  it('the local redis stand-in (images/base/build-local-redis.sh) serves as uid 999 on a read-only root filesystem', async () => {
+    await run('bash', [join(import.meta.dirname, '../../images/base/build-local-redis.sh')]);
+    const name = `e2e-redis-${process.pid}`;
+    // As the example's shards run it: options only, the entrypoint puts redis-server in front.
+    await run('podman', [
+      ...hardened.filter((flag) => flag !== '--rm'),
+      '-d',
+      '--name',
+      name,
+      'localhost/sidecar-kit/redis:7',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--port',
+      '6390',
+    ]);
+    try {
+      const redisCli = async (...args: string[]) => {
+        for (let attempt = 0; ; attempt++) {
+          const result = await run('podman', ['exec', name, 'redis-cli', '-p', '6390', ...args], {
+            allowFailure: attempt < 50,
+          });
+          if (result.code === 0 && !result.stdout.startsWith('Could not connect'))
+            return result.stdout.trim();
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+      };
+      expect(await redisCli('SET', 'greeting', 'hello')).toBe('OK');
+      expect(await redisCli('GET', 'greeting')).toBe('hello');
+      const user = await run('podman', ['exec', name, 'id', '-u']);
+      expect(user.stdout.trim()).toBe('999');
+      // It served with a read-only root filesystem: even its working directory is not writable.
+      const write = await run('podman', ['exec', name, 'touch', '/data/probe'], { allowFailure: true });
+      expect(write.code).not.toBe(0);
+      expect(write.stderr).toContain('Read-only file system');
+    } finally {
+      await run('podman', ['rm', '-f', name], { allowFailure: true });
+    }
+  });
 
   it('ambassador with workers: 2 serves from two processes on a read-only root filesystem and exits 0 on podman stop', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'e2e-workers-'));

@@ -3,7 +3,7 @@ import { basename, join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { background, run, waitFor } from './exec.js';
 
-type Service = Record<string, unknown> & { environment?: Record<string, string> };
+export type Service = Record<string, unknown> & { environment?: Record<string, string> };
 interface ComposeFile {
   services: Record<string, Service>;
   volumes?: Record<string, unknown>;
@@ -15,6 +15,14 @@ export interface ComposeAdaptation {
   env?: Record<string, Record<string, string>>;
   /** Extra services, each joining the app's network namespace. */
   extraServices?: Record<string, Service>;
+  /**
+   * Services of the file moved into the app's network namespace (network_mode "service:app"),
+   * each reshaped by its function (e.g. to bind its own 127.0.0.x): replicas that would have had a
+   * network of their own.
+   */
+  joinApp?: Record<string, (service: Service) => Service>;
+  /** Public images with no local build, replaced by the local stand-in (images/base/). */
+  images?: Record<string, string>;
 }
 
 /**
@@ -38,6 +46,15 @@ export function adaptComposeForLoopback(text: string, adaptation: ComposeAdaptat
   for (const [name, service] of Object.entries(adaptation.extraServices ?? {})) {
     compose.services[name] = { network_mode: 'service:app', ...service };
   }
+  for (const [name, reshape] of Object.entries(adaptation.joinApp ?? {})) {
+    const service = compose.services[name];
+    if (!service) throw new Error(`compose file has no "${name}" service`);
+    compose.services[name] = reshape({ ...structuredClone(service), network_mode: 'service:app' });
+  }
+  for (const service of Object.values(compose.services)) {
+    const standIn = adaptation.images?.[String(service['image'])];
+    if (standIn) service['image'] = standIn;
+  }
   for (const [name, env] of Object.entries(adaptation.env ?? {})) {
     const service = compose.services[name];
     if (service) service.environment = { ...(service.environment ?? {}), ...env };
@@ -48,7 +65,11 @@ export function adaptComposeForLoopback(text: string, adaptation: ComposeAdaptat
 export interface ComposeProject {
   project: string;
   appPid(): Promise<number>;
-  inApp(command: string, args: string[], options?: { allowFailure?: boolean }): ReturnType<typeof run>;
+  inApp(
+    command: string,
+    args: string[],
+    options?: { allowFailure?: boolean; timeoutMs?: number; input?: string },
+  ): ReturnType<typeof run>;
   curl(url: string): Promise<{ status: number; body: string }>;
   compose(args: string[], options?: { allowFailure?: boolean }): ReturnType<typeof run>;
   container(service: string): Promise<string>;

@@ -30,8 +30,16 @@ export function podSpec(pod: Manifest): PodSpec {
 export interface PodmanAdaptation {
   /** Environment values to set (or replace) per container name. */
   env?: Record<string, Record<string, string>>;
-  /** Extra containers, e.g. Deployment replicas that must live in the Pod's own network namespace. */
+  /**
+   * Extra containers, e.g. Deployment or StatefulSet replicas that must live in the Pod's own
+   * network namespace. They are listed before the app (after the sidecars), so that they are up
+   * when the app starts calling them, as they would be in a cluster.
+   */
   extraContainers?: Container[];
+  /** Volumes the extra containers mount. */
+  extraVolumes?: Array<Record<string, unknown>>;
+  /** Public images with no local build, replaced by the local stand-in (images/base/). */
+  images?: Record<string, string>;
 }
 
 // Downward API fields podman 4.3 cannot fill ("fieldPath ... is either not valid or not supported"),
@@ -57,7 +65,13 @@ export function adaptPodForPodman(pod: Manifest, adaptation: PodmanAdaptation = 
   if (spec.initContainers.length === 0) delete spec.initContainers;
   // With init containers and restartPolicy Always, podman 4.3 waits 20 s per init container.
   else spec.restartPolicy = 'OnFailure';
-  spec.containers = [...sidecars, ...spec.containers, ...(adaptation.extraContainers ?? [])];
+  spec.containers = [...sidecars, ...(adaptation.extraContainers ?? []), ...spec.containers];
+  if (adaptation.extraVolumes)
+    spec['volumes'] = [...((spec['volumes'] as unknown[]) ?? []), ...adaptation.extraVolumes];
+  for (const container of [...(spec.initContainers ?? []), ...spec.containers]) {
+    const standIn = adaptation.images?.[String(container['image'])];
+    if (standIn) container['image'] = standIn;
+  }
   for (const container of spec.containers) {
     // With --network none podman refuses port mappings, and it turns probes into healthchecks
     // that exec inside the container (no shell or curl in distroless): the tests call the same

@@ -12,7 +12,7 @@ export interface PlayedPod {
   inPod(
     command: string,
     args: string[],
-    options?: { allowFailure?: boolean; timeoutMs?: number },
+    options?: { allowFailure?: boolean; timeoutMs?: number; input?: string },
   ): ReturnType<typeof run>;
   curl(url: string, extra?: string[]): Promise<{ status: number; body: string }>;
   container(name: string): string;
