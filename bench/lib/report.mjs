@@ -1,12 +1,16 @@
 // Shared by the bench scripts: rewrites one section of BENCHMARKS.md and prints tables.
 import { readFileSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem } from 'node:os';
+import { cpus, loadavg, totalmem } from 'node:os';
 import { join } from 'node:path';
 
 const root = join(import.meta.dirname, '../..');
 
+/** The machine, and how busy it was while the bench ran: a loaded shared VM moves every absolute number. */
 export function machine() {
-  return `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}`;
+  const load = loadavg()
+    .map((value) => value.toFixed(2))
+    .join(' / ');
+  return `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, load average (1/5/15 min) when the report was written ${load}`;
 }
 
 export function table(headers, rows) {
