@@ -2,10 +2,12 @@
 // loader's own no. The sidecars' own schemas are used, so validation paths are reached too;
 // byte 0 picks the schema.
 
-import { configSchema as ambassador } from '@sidecar-kit/ambassador';
-import { ConfigError, interpolate, parseConfig } from '@sidecar-kit/core';
-import { configSchema as logShipper } from '@sidecar-kit/log-shipper';
-import { configSchema as metricsAdapter } from '@sidecar-kit/metrics-adapter';
+import { configSchema as ambassador } from '../../packages/ambassador/dist/config.js';
+import { ConfigError } from '../../packages/core/dist/config/errors.js';
+import { interpolate } from '../../packages/core/dist/config/interpolate.js';
+import { parseConfig } from '../../packages/core/dist/config/load.js';
+import { configSchema as logShipper } from '../../packages/log-shipper/dist/config.js';
+import { configSchema as metricsAdapter } from '../../packages/metrics-adapter/dist/config.js';
 import { check, rejectOnlyWith, text } from './harness.mjs';
 
 const SCHEMAS = [logShipper, ambassador, metricsAdapter];

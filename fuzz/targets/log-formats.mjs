@@ -1,7 +1,8 @@
 // log-shipper: the line decoders (raw, json, CRI, docker json-file) and the multiline/partial
 // Joiner. Decoders never throw (bad lines are flagged), so every exception is a finding. Byte 0
 // picks the format and whether multiline is on; the rest is the file's lines.
-import { decoders, Joiner } from '@sidecar-kit/log-shipper';
+import { decoders } from '../../packages/log-shipper/dist/format/index.js';
+import { Joiner } from '../../packages/log-shipper/dist/multiline/joiner.js';
 import { check, text } from './harness.mjs';
 
 const FORMATS = ['raw', 'json', 'cri', 'docker'];

@@ -1,5 +1,9 @@
 // metrics-adapter: OpenMetrics 1.0 text format (Content-Type application/openmetrics-text).
-import { ParseError, parsePrometheusText, SampleLimitError } from '@sidecar-kit/metrics-adapter';
+import {
+  ParseError,
+  parsePrometheusText,
+  SampleLimitError,
+} from '../../packages/metrics-adapter/dist/prometheus/parser.js';
 import { rejectOnlyWith, text } from './harness.mjs';
 import { checkParsed } from './prometheus-text.mjs';
 

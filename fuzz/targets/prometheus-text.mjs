@@ -1,5 +1,9 @@
 // metrics-adapter: Prometheus text format 0.0.4 (the default for any Content-Type but OpenMetrics).
-import { ParseError, parsePrometheusText, SampleLimitError } from '@sidecar-kit/metrics-adapter';
+import {
+  ParseError,
+  parsePrometheusText,
+  SampleLimitError,
+} from '../../packages/metrics-adapter/dist/prometheus/parser.js';
 import { check, rejectOnlyWith, text } from './harness.mjs';
 
 const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;

@@ -1,6 +1,10 @@
 // ambassador: Redis RESP, the request parser (clients' commands) and the reply parser (servers'
 // answers), picked by bit 4 of the first byte. Small limits, so their checks are reached too.
-import { ProtocolError, RespReplyParser, RespRequestParser } from '@sidecar-kit/ambassador';
+import {
+  ProtocolError,
+  RespReplyParser,
+  RespRequestParser,
+} from '../../packages/ambassador/dist/protocol/index.js';
 import { fuzzStream } from './stream.mjs';
 
 const limits = {
