@@ -133,6 +133,126 @@ describe('OpenMetrics: our own cases', () => {
     expect(outcome(text)).toContain(message);
   });
 
+  const RESERVED = '(OpenMetrics: names beginning with "_")';
+  const NOT_REAL = '_created is a timestamp: a real number, not NaN or Inf';
+  it.each([
+    [
+      'a label name with a leading _',
+      'a{_a="1"} 1\n# EOF\n',
+      `line 1, column 3: label name "_a" is reserved ${RESERVED}`,
+    ],
+    [
+      'a __ label name after another label',
+      'a{b="1",__name__="x"} 1\n# EOF\n',
+      `line 1, column 9: label name "__name__" is reserved ${RESERVED}`,
+    ],
+    [
+      'a reserved label name on a later line',
+      'a{x="1"} 1\na{_x="2"} 1\n# EOF\n',
+      `line 2, column 3: label name "_x" is reserved ${RESERVED}`,
+    ],
+    [
+      'a reserved exemplar label name',
+      '# TYPE a counter\na_total 1 # {_t="x"} 1\n# EOF\n',
+      `line 2, column 14: label name "_t" is reserved ${RESERVED}`,
+    ],
+    [
+      'a reserved family name in TYPE',
+      '# TYPE _a gauge\n# EOF\n',
+      `line 1, column 8: metric family name "_a" is reserved ${RESERVED}`,
+    ],
+    [
+      'a reserved family name in HELP',
+      '# HELP __a x\n# EOF\n',
+      `line 1, column 8: metric family name "__a" is reserved ${RESERVED}`,
+    ],
+    [
+      'a reserved family name in UNIT',
+      '# UNIT _a_s s\n# EOF\n',
+      `line 1, column 8: metric family name "_a_s" is reserved ${RESERVED}`,
+    ],
+    [
+      'a reserved family name started by a sample',
+      '_a 1\n# EOF\n',
+      `line 1, column 1: metric family name "_a" is reserved ${RESERVED}`,
+    ],
+    [
+      'a counter _created of NaN',
+      '# TYPE a counter\na_total 1\na_created NaN\n# EOF\n',
+      `line 3, column 11: counter a: ${NOT_REAL}`,
+    ],
+    [
+      'a histogram _created of +Inf',
+      '# TYPE a histogram\na_bucket{le="+Inf"} 1\na_count 1\na_sum 1\na_created +Inf\n# EOF\n',
+      `line 5, column 11: histogram a: ${NOT_REAL}`,
+    ],
+    [
+      'a summary _created of -Inf',
+      '# TYPE a summary\na_count 1\na_sum 1\na_created{x="y"} -Inf\n# EOF\n',
+      `line 4, column 18: summary a: ${NOT_REAL}`,
+    ],
+    [
+      'a counter _created without its _total',
+      '# TYPE a counter\na_created 1\n# EOF\n',
+      'line 2, column 1: counter a: a_created without a_total (a counter point has a total)',
+    ],
+    [
+      'a counter metric with only _created, before another metric',
+      '# TYPE a counter\na_created{x="1"} 1\na_total{x="2"} 1\n# EOF\n',
+      'line 2, column 1: counter a: a_created without a_total (a counter point has a total)',
+    ],
+    [
+      'an exemplar on _created',
+      '# TYPE a counter\na_total 1\na_created 1 # {} 1\n# EOF\n',
+      'line 3, column 13: counter a: an exemplar is not allowed on a_created',
+    ],
+    [
+      'le on a histogram _created',
+      '# TYPE a histogram\na_bucket{le="+Inf"} 1\na_created{le="1"} 1\n# EOF\n',
+      'line 3, column 11: histogram a: a_created must not have an "le" label',
+    ],
+    [
+      'quantile on a summary _created',
+      '# TYPE a summary\na_created{quantile="0.5"} 1\n# EOF\n',
+      'line 2, column 11: summary a: a_created must not have a "quantile" label',
+    ],
+    [
+      'a _created repeated in one point',
+      '# TYPE a counter\na_total 1\na_created 1\na_created 2\n# EOF\n',
+      'line 4, column 1: counter a: a_created repeats without a timestamp',
+    ],
+  ])('rejects %s', (_name, text, message) => {
+    expect(outcome(text)).toBe(message);
+  });
+
+  it.each([
+    [
+      'a negative _created (timestamps may be negative)',
+      '# TYPE a counter\na_total 1\na_created -1.5\n# EOF\n',
+    ],
+    [
+      '_created before _total, with timestamps',
+      '# TYPE a counter\na_created 1520430000.123 1520879607.789\na_total 17.0 1520879607.789\n# EOF\n',
+    ],
+    [
+      '_created of a summary without quantiles',
+      '# TYPE a summary\na_count 1\na_sum 1\na_created 1605281325.0\n# EOF\n',
+    ],
+    ['underscores inside and at the end of label names', 'a{b_="1",c__d="2"} 1\n# EOF\n'],
+    ['colons in family names (reserved for aggregations, not forbidden)', 'job:a:rate5m 1\n# EOF\n'],
+    [
+      'a gaugehistogram followed by a family named like its _created',
+      '# TYPE a gaugehistogram\na_bucket{le="+Inf"} 1\na_created 1\n# EOF\n',
+    ],
+  ])('accepts %s', (_name, text) => {
+    expect(outcome(text)).toBe('parsed');
+  });
+
+  it('leaves leading underscores to the ingestor in Prometheus text (0.0.4 reserves only __ labels for internal use)', () => {
+    const { samples } = parsePrometheusText('_a{_b="1",__c="2"} 1\n');
+    expect(samples).toEqual([{ name: '_a', labels: { _b: '1', __c: '2' }, value: 1 }]);
+  });
+
   it('accepts exactly 128 characters of exemplar labels, NUL in strings, unknown escapes as written', () => {
     const labels = `{a="${'x'.repeat(127)}"}`;
     expect(() => om(`# TYPE a counter\na_total 1 ${`# ${labels} 1`}\n# EOF\n`)).not.toThrow();

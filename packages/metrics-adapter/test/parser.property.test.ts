@@ -31,7 +31,8 @@ interface Family {
   metrics: Array<{ labels: Record<string, string>; values: number[]; timestamp: number | undefined }>;
 }
 
-const LABEL_NAMES = ['a', 'b', 'job', 'instance', 'x_1', '_y', 'Zz'];
+// No leading underscore: OpenMetrics reserves those (parser.test.ts and openmetrics.test.ts cover them).
+const LABEL_NAMES = ['a', 'b', 'job', 'instance', 'x_1', 'y_', 'Zz'];
 const labelValue = fc
   .oneof(
     fc.string({ maxLength: 6 }),

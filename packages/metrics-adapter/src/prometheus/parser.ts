@@ -8,7 +8,8 @@
  *   lenient where 0.0.4 is (blank lines, free `#` comments, tabs and runs of blanks between tokens,
  *   spaces inside `{...}`, a trailing comma, no `# EOF`), strict where it is not.
  * - `format: 'openmetrics'` (`application/openmetrics-text`): the ABNF to the byte (single spaces,
- *   no blank lines, `# EOF` last) and the data model's rules on families, metrics and points.
+ *   no blank lines, `# EOF` last), the data model's rules on families, metrics and points, and its
+ *   reserved names (a leading `_` in family and label names) and `_created` timestamps.
  *
  * Every rejection is a ParseError naming the line and column (1-based, in characters).
  */
@@ -118,6 +119,7 @@ const OPEN = 123;
 const CLOSE = 125;
 const COMMA = 44;
 const EQUALS = 61;
+const UNDERSCORE = 95;
 
 const PROMETHEUS_TYPES = new Set(['counter', 'gauge', 'histogram', 'summary', 'untyped']);
 
@@ -287,6 +289,11 @@ class LineReader {
     }
   }
 
+  /** OpenMetrics: "Label names beginning with underscores are RESERVED and MUST NOT be used". */
+  reserved(labelName: string, index: number): never {
+    this.fail(`label name "${labelName}" is reserved (OpenMetrics: names beginning with "_")`, index);
+  }
+
   /** `{name="value",...}` at the `{`, into `labels`. */
   labels(labels: Record<string, string>): void {
     const { line, strict } = this;
@@ -310,6 +317,7 @@ class LineReader {
       let labelName = hit ? cached : line.slice(nameStart, Math.max(nameStart, line.indexOf('=', nameStart)));
       let i = nameStart;
       if (hit || (labelName !== '' && validName(labelName, false))) {
+        if (!hit && strict && labelName.charCodeAt(0) === UNDERSCORE) this.reserved(labelName, nameStart);
         if (labelName in labels) this.fail(`label ${labelName} appears twice`, nameStart);
         this.index = nameStart + labelName.length + 1;
         cache[position] = labelName;
@@ -340,6 +348,7 @@ class LineReader {
             nameStart,
           );
         }
+        if (strict && slowName.charCodeAt(0) === UNDERSCORE) this.reserved(slowName, nameStart);
         if (slowName in labels) this.fail(`label ${slowName} appears twice`, nameStart);
         this.index = i;
         if (!strict) this.skipBlanks();
@@ -532,6 +541,9 @@ type OmType =
   | 'summary'
   | 'unknown';
 
+/** A counter point's identity of its _total sample (suffix, NUL, no point label). */
+const COUNTER_TOTAL = '_total\u0000';
+
 /** The sample name suffixes of each OpenMetrics type. */
 const SUFFIXES: Record<OmType, readonly string[]> = {
   counter: ['_total', '_created'],
@@ -632,6 +644,8 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
         at(`${sum} is negative without negative buckets`);
       if (family.type === 'histogram' && point.negative && point.sum !== undefined)
         at('a _sum with negative bucket thresholds');
+    } else if (family.type === 'counter' && !point.seen.has(COUNTER_TOTAL)) {
+      at(`${family.name}_created without ${family.name}_total (a counter point has a total)`);
     }
     point.seen.clear();
     point.lastLine = 0;
@@ -651,6 +665,11 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
   };
   const startFamily = (name: string, bySample: boolean): Family => {
     finishFamily();
+    if (name.charCodeAt(0) === UNDERSCORE)
+      reader.fail(
+        `metric family name "${name}" is reserved (OpenMetrics: names beginning with "_")`,
+        bySample ? 0 : 7,
+      );
     if (names.has(name))
       reader.fail(`metric family ${name} appears again (families must not be interleaved)`, 0);
     const owner = claimed.get(name);
@@ -756,6 +775,11 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
     if (!Number.isInteger(value) && value !== Number.POSITIVE_INFINITY)
       fail(`${what} must be an integer`, reader.valueIndex);
   };
+  /** A Created value is a timestamp (seconds since the epoch): a real number. */
+  const created = () => {
+    if (!Number.isFinite(value))
+      fail('_created is a timestamp: a real number, not NaN or Inf', reader.valueIndex);
+  };
   const labelAt = (label: string) => Math.max(0, sampleText.indexOf(`${label}=`));
 
   const sampleLine = (line: string) => {
@@ -839,6 +863,7 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
     switch (type) {
       case 'counter':
         if (suffix === '_total') nonNegative('a counter total');
+        else created();
         break;
       case 'stateset':
         if (value !== 0 && value !== 1) fail('a state must be 0 or 1', valueAt);
@@ -857,6 +882,8 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
           integer('_count');
         } else if (suffix === '_sum') {
           nonNegative('_sum');
+        } else {
+          created();
         }
         break;
       case 'histogram':
@@ -898,6 +925,8 @@ function parseOpenMetrics(text: string, options: ParseOptions): ParsedMetrics {
             if (point.negative) fail('a _sum with negative bucket thresholds', valueAt);
           }
           point.sum = value;
+        } else if (suffix === '_created') {
+          created();
         }
         break;
       }
