@@ -4,7 +4,8 @@
 #                                      promtool, nutcracker, memcached and a
 #                                      real Elasticsearch (Java 17; Maven and unzip to fetch it once)
 #   scripts/test-deps.sh bench         the peers and load generators the benchmarks use (haproxy, nginx, wrk, h2load...)
-#   scripts/test-deps.sh all           both
+#   scripts/test-deps.sh fuzz          what `npm run fuzz` needs: g++ (builds fuzz/jazzer-compat on Debian 12)
+#   scripts/test-deps.sh all           all of them
 # As root on Debian it installs what is missing with apt-get (idempotent; with everything present
 # it only looks, in well under a second). Anywhere else it installs nothing and, if something is
 # missing, exits 1 with one line naming each missing program and the command that installs it.
@@ -19,17 +20,19 @@ integration=(redis-server:redis-server dnsmasq:dnsmasq-base openssl:openssl curl
 # Fetching Elasticsearch (once, into the cache) also needs Maven and unzip.
 es_fetch=(mvn:maven unzip:unzip)
 bench=(haproxy:haproxy nginx:nginx-light wrk:wrk h2load:nghttp2-client rsyslogd:rsyslog)
+fuzz=(g++:g++)
 
 group=${1:-integration}
 wanted=()
 case $group in
   integration) wanted=("${integration[@]}") ;;
   bench) wanted=("${bench[@]}") ;;
-  all) wanted=("${integration[@]}" "${bench[@]}") ;;
-  *) echo "test-deps.sh: unknown group '$group' (integration, bench or all)" >&2; exit 2 ;;
+  fuzz) wanted=("${fuzz[@]}") ;;
+  all) wanted=("${integration[@]}" "${bench[@]}" "${fuzz[@]}") ;;
+  *) echo "test-deps.sh: unknown group '$group' (integration, bench, fuzz or all)" >&2; exit 2 ;;
 esac
 needs_es=0
-if [[ $group != bench ]]; then
+if [[ $group == integration || $group == all ]]; then
   needs_es=1
   bash scripts/elasticsearch.sh installed || wanted+=("${es_fetch[@]}")
 fi
@@ -43,7 +46,7 @@ for entry in "${wanted[@]}"; do
   [[ " ${missing_packages[*]} " == *" $package "* ]] || missing_packages+=("$package")
 done
 # rsyslog's Elasticsearch output is a module, not a program.
-if [[ $group != integration && $(dpkg-query -W -f='${Status}' rsyslog-elasticsearch 2>/dev/null) != 'install ok installed' ]]; then
+if [[ ( $group == bench || $group == all ) && $(dpkg-query -W -f='${Status}' rsyslog-elasticsearch 2>/dev/null) != 'install ok installed' ]]; then
   missing_programs+=("rsyslog's omelasticsearch")
   missing_packages+=(rsyslog-elasticsearch)
 fi

@@ -49,6 +49,14 @@ describe('the test command on a machine without its servers', () => {
     );
   });
 
+  it('names the compiler the fuzz group needs', () => {
+    const result = runWithEmptyPath('fuzz');
+    expect(result.status).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      "test-deps.sh: missing g++: install them as root with 'apt-get install -y g++' (or run 'sudo bash scripts/install-test-deps.sh')",
+    ]);
+  });
+
   it('refuses an unknown group with exit 2', () => {
     expect(runWithEmptyPath('everything').status).toBe(2);
   });
