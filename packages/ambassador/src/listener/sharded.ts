@@ -181,12 +181,16 @@ export class Session<Request, Frame> implements ReplySink<Frame> {
     const first = queue[head];
     if (first?.reply === undefined) return;
     const socket = this.socket;
-    const parts: Buffer[] = [];
+    // One reply (the unpipelined case) is written as it is; several are joined into one write.
+    let single: Buffer | undefined = first.reply;
+    let parts: Buffer[] | undefined;
+    queue[head++] = undefined;
     for (let slot = queue[head]; slot?.reply !== undefined; slot = queue[head]) {
+      if (parts === undefined) parts = [single];
       parts.push(slot.reply);
-      queue[head] = undefined;
-      head++;
+      queue[head++] = undefined;
     }
+    if (parts !== undefined) single = undefined;
     if (head === queue.length) {
       queue.length = 0;
       head = 0;
@@ -196,7 +200,7 @@ export class Session<Request, Frame> implements ReplySink<Frame> {
     }
     this.#head = head;
     if (socket.destroyed || socket.writableEnded) return;
-    socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    socket.write(single ?? Buffer.concat(parts!));
     const limits = this.#limits;
     if (socket.writableLength > limits.maxReplyBufferBytes) {
       // The client does not read its replies: like Redis' client-output-buffer-limit, close it. The error goes
