@@ -182,15 +182,14 @@ export class Session<Request, Frame> implements ReplySink<Frame> {
     if (first?.reply === undefined) return;
     const socket = this.socket;
     // One reply (the unpipelined case) is written as it is; several are joined into one write.
-    let single: Buffer | undefined = first.reply;
+    const firstReply = first.reply;
     let parts: Buffer[] | undefined;
     queue[head++] = undefined;
     for (let slot = queue[head]; slot?.reply !== undefined; slot = queue[head]) {
-      if (parts === undefined) parts = [single];
+      parts ??= [firstReply];
       parts.push(slot.reply);
       queue[head++] = undefined;
     }
-    if (parts !== undefined) single = undefined;
     if (head === queue.length) {
       queue.length = 0;
       head = 0;
@@ -200,7 +199,7 @@ export class Session<Request, Frame> implements ReplySink<Frame> {
     }
     this.#head = head;
     if (socket.destroyed || socket.writableEnded) return;
-    socket.write(single ?? Buffer.concat(parts!));
+    socket.write(parts === undefined ? firstReply : Buffer.concat(parts));
     const limits = this.#limits;
     if (socket.writableLength > limits.maxReplyBufferBytes) {
       // The client does not read its replies: like Redis' client-output-buffer-limit, close it. The error goes
