@@ -118,6 +118,8 @@ export class ShardPool<Frame> {
   #closed = false;
   #dirty: ShardConnection<Frame>[] = [];
   #flushScheduled = false;
+  /** Where plain shard connections read; its bytes are copied out in the read callback. */
+  readonly #readBuffer = Buffer.allocUnsafe(64 * 1024);
 
   constructor(
     name: string,
@@ -225,7 +227,20 @@ export class ShardPool<Frame> {
             ? {}
             : { servername: target.host }),
         })
-      : netConnect({ ...target, noDelay: true });
+      : netConnect({
+          ...target,
+          noDelay: true,
+          // Plain TCP reads into one buffer of the pool instead of a new 64 KiB one per read and skip the stream
+          // machinery; the parser keeps views of what it is given, so each read is copied out (usually from
+          // Node's small-buffer pool) before the buffer is read into again.
+          onread: {
+            buffer: this.#readBuffer,
+            callback: (bytes: number, buffer: Uint8Array) => {
+              this.#onData(shard, connection, socket, Buffer.from(buffer.subarray(0, bytes)));
+              return true;
+            },
+          },
+        });
     if (tls) socket.setNoDelay(true);
     connection.socket = socket;
     connection.parser = this.#wire.createParser();
@@ -239,7 +254,7 @@ export class ShardPool<Frame> {
     socket.once(tls ? 'secureConnect' : 'connect', () => {
       connection.connected = true;
     });
-    socket.on('data', (chunk: Buffer) => this.#onData(shard, connection, socket, chunk));
+    if (tls) socket.on('data', (chunk: Buffer) => this.#onData(shard, connection, socket, chunk));
     socket.on('error', (error: Error) => this.#fail(shard, connection, socket, error.message));
     socket.on('close', () => this.#fail(shard, connection, socket, 'connection closed by the shard'));
   }
