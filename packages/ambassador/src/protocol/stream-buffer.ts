@@ -185,7 +185,7 @@ export function parseDecimal(
 
 /**
  * The driver of every parser here: push/next/feed, the failed state, the accumulator, and the line framing. A
- * subclass implements parseNext() with findLine / findTypedLine / expectCrlf; `next()` remembers the first
+ * subclass implements parseNext() with findLine / findTypedLine / dataComplete; `next()` remembers the first
  * ProtocolError and throws it again forever after.
  *
  * Line framing keeps where the search for the current line's LF stopped (`#scanFrom`), so a line that arrives
