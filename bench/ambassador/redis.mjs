@@ -91,7 +91,13 @@ ${servers.map((spec) => `    - ${spec}`).join('\n')}
     ...['-c', join(work, 'nutcracker.yml'), '-s', String(ports.nutcrackerStats), '-a', '127.0.0.1'],
     ...['-o', join(work, 'nutcracker.log')],
   ]);
-  const ambassador = (name, port, admin, workers, bin = join(root, 'packages/ambassador/bin/ambassador.js')) => {
+  const ambassador = (
+    name,
+    port,
+    admin,
+    workers,
+    bin = join(root, 'packages/ambassador/bin/ambassador.js'),
+  ) => {
     const config = join(work, `${name}.yaml`);
     writeFileSync(
       config,
