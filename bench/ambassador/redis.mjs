@@ -5,7 +5,9 @@
 // front of the same 3 shards (1 worker, and workers: 2). Rounds interleave the targets; medians are shown;
 // CPU per request is the proxy's own (for "direct": the shard's) CPU over the requests of its runs.
 // Knobs: BENCH_REDIS_REQUESTS (100000 per test unpipelined, 4x with -P 16), BENCH_ROUNDS (3),
-// BENCH_NODE, BENCH_WRITE=0 to print without touching BENCHMARKS.md.
+// BENCH_NODE, BENCH_WRITE=0 to print without touching BENCHMARKS.md, BENCH_REDIS_BASELINE=<path to another
+// build's packages/ambassador/bin/ambassador.js> to add that build (1 worker) to the same interleaved rounds, for a
+// before/after comparison under the same load.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -17,6 +19,7 @@ const REQUESTS = Number(process.env.BENCH_REDIS_REQUESTS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CLIENTS = 50;
 const NODE = process.env.BENCH_NODE ?? process.execPath;
+const BASELINE = process.env.BENCH_REDIS_BASELINE;
 const root = join(import.meta.dirname, '../..');
 
 function redisBenchmark(port, pipeline) {
@@ -62,6 +65,8 @@ export async function runRedisBench() {
     'two',
     'adminOne',
     'adminTwo',
+    'base',
+    'adminBase',
   ])
     ports[name] = await freePort();
   const processes = {};
@@ -86,7 +91,13 @@ ${servers.map((spec) => `    - ${spec}`).join('\n')}
     ...['-c', join(work, 'nutcracker.yml'), '-s', String(ports.nutcrackerStats), '-a', '127.0.0.1'],
     ...['-o', join(work, 'nutcracker.log')],
   ]);
-  const ambassador = (name, port, admin, workers) => {
+  const ambassador = (
+    name,
+    port,
+    admin,
+    workers,
+    bin = join(root, 'packages/ambassador/bin/ambassador.js'),
+  ) => {
     const config = join(work, `${name}.yaml`);
     writeFileSync(
       config,
@@ -104,19 +115,22 @@ admin: { listen: 127.0.0.1:${admin} }
 log: { level: warn }
 `,
     );
-    return start(NODE, [join(root, 'packages/ambassador/bin/ambassador.js'), '--config', config]);
+    return start(NODE, [bin, '--config', config]);
   };
   processes.one = ambassador('redis-one', ports.one, ports.adminOne, 1);
   processes.two = ambassador('redis-two', ports.two, ports.adminTwo, 2);
+  if (BASELINE) processes.base = ambassador('redis-base', ports.base, ports.adminBase, 1, BASELINE);
   const loadBefore = loadavg();
   try {
-    for (const name of ['s0', 's1', 's2', 'nutcracker', 'one', 'two']) await waitPort(ports[name]);
+    for (const name of ['s0', 's1', 's2', 'nutcracker', 'one', 'two', ...(BASELINE ? ['base'] : [])])
+      await waitPort(ports[name]);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const targets = [
       ['one redis-server, direct', 's0'],
       ['nutcracker 0.5.0 (3 shards)', 'nutcracker'],
       ['ambassador redis (3 shards, 1 worker)', 'one'],
       ['ambassador redis (3 shards, workers: 2)', 'two'],
+      ...(BASELINE ? [['baseline build: ambassador redis (3 shards, 1 worker)', 'base']] : []),
     ];
     const runs = {};
     for (const pipeline of [1, 16]) {
@@ -188,7 +202,7 @@ Command: \`npm run bench:ambassador\` (redis part alone: \`node bench/ambassador
 
 ${table(['pipelining', 'path', 'SET req/s', 'GET req/s', 'GET p99 ms', 'vs nutcracker (SET / GET)', 'CPU µs per request', 'max/min over rounds'], rows)}
 
-- ambassador (1 worker) / nutcracker, the lower of SET and GET: **${x(ratio('one', 1), 1)}** unpipelined (aim ≥ 0.8x), **${x(ratio('one', 16), 1)}** with \`-P 16\` (aim ≥ 1.0x); workers: 2: ${x(ratio('two', 1), 1)} and ${x(ratio('two', 16), 1)}.
+- ambassador (1 worker) / nutcracker, the lower of SET and GET: **${x(ratio('one', 1), 1)}** unpipelined (aim ≥ 0.8x), **${x(ratio('one', 16), 1)}** with \`-P 16\` (aim ≥ 1.0x); workers: 2: ${x(ratio('two', 1), 1)} and ${x(ratio('two', 16), 1)}.${BASELINE ? `\n- Baseline build (\`BENCH_REDIS_BASELINE\`, ${process.env.BENCH_REDIS_BASELINE_LABEL ?? BASELINE}) in the same rounds: ${x(ratio('base', 1), 1)} unpipelined and ${x(ratio('base', 16), 1)} with \`-P 16\`; CPU per request ${summary['base:1'].usPerRequest.toFixed(1)} µs → ${summary['one:1'].usPerRequest.toFixed(1)} µs unpipelined, ${summary['base:16'].usPerRequest.toFixed(1)} µs → ${summary['one:16'].usPerRequest.toFixed(1)} µs with \`-P 16\`.` : ''}
 ${noisy ? `- **These numbers are noisy**: the rounds of one target differ by up to ${worst.toFixed(2)}x and the machine was loaded (load average ${loadBefore[0].toFixed(2)} on ${machine().split(' ')[0]} cores) by work outside this benchmark; read the ratios as rough, and the CPU per request as the steadier figure.` : `- The rounds of one target differ by at most ${worst.toFixed(2)}x.`}`;
     console.log(`\n${markdown}`);
     return markdown;

@@ -69,14 +69,38 @@ const listener = z.strictObject({
     .prefault({}),
 });
 
+/** TLS to the shards of a sharding cluster, or to one of them. */
+const shardTls = z.strictObject({
+  ca: z.string().optional(),
+  cert: z.string().optional(),
+  key: z.string().optional(),
+  serverName: z.string().optional(),
+  rejectUnauthorized: z.boolean().default(true),
+});
+
+/** A `servers:` entry: twemproxy's "host:port:weight [name]", or that with its own TLS (`false`: none). */
+const shardServer = z.union(
+  [z.string(), z.strictObject({ server: z.string(), tls: z.union([shardTls, z.literal(false)]).optional() })],
+  {
+    error: 'expected "host:port:weight [name]" or { server: "host:port:weight [name]", tls: {...} | false }',
+  },
+);
+
+export type ShardServerEntry = z.infer<typeof shardServer>;
+
+/** The "host:port:weight [name]" of a `servers:` entry. */
+export function shardServerSpec(entry: ShardServerEntry): string {
+  return typeof entry === 'string' ? entry : entry.server;
+}
+
 /** A Redis or memcached pool sharded like twemproxy; option names follow nutcracker's (camelCase). */
 const sharding = z
   .strictObject({
     distribution: z.enum(DISTRIBUTION_NAMES).default('ketama'),
     hash: z.enum(HASH_NAMES).default('fnv1a_64'),
     hashTag: z.string().length(2, 'expected two characters, like "{}"').optional(),
-    /** twemproxy's `servers:` entries, "host:port:weight [name]". */
-    servers: z.array(z.string()).min(1),
+    /** twemproxy's `servers:` entries, "host:port:weight [name]", or `{ server, tls }`. */
+    servers: z.array(shardServer).min(1),
     autoEjectHosts: z.boolean().default(false),
     serverFailureLimit: z.number().int().positive().default(2),
     serverRetryTimeoutMs: z.number().int().positive().default(30_000),
@@ -86,20 +110,13 @@ const sharding = z
     serverConnections: z.number().int().min(1).max(64).default(1),
     /** Redis only: AUTH sent on every new shard connection. */
     password: z.string().min(1).optional(),
-    tls: z
-      .strictObject({
-        ca: z.string().optional(),
-        cert: z.string().optional(),
-        key: z.string().optional(),
-        serverName: z.string().optional(),
-        rejectUnauthorized: z.boolean().default(true),
-      })
-      .optional(),
+    /** TLS to every shard, unless a `servers:` entry has its own `tls`. */
+    tls: shardTls.optional(),
   })
   .superRefine((value, ctx) => {
     try {
       new KeyDistributor({
-        servers: value.servers,
+        servers: value.servers.map(shardServerSpec),
         distribution: value.distribution,
         hash: value.hash,
         ...(value.hashTag === undefined ? {} : { hashTag: value.hashTag }),
@@ -110,6 +127,14 @@ const sharding = z
     }
     if (value.tls && !value.tls.cert !== !value.tls.key)
       ctx.addIssue({ code: 'custom', path: ['tls'], message: 'cert and key go together (mTLS)' });
+    value.servers.forEach((entry, index) => {
+      if (typeof entry !== 'string' && entry.tls && !entry.tls.cert !== !entry.tls.key)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['servers', index, 'tls'],
+          message: 'cert and key go together (mTLS)',
+        });
+    });
   });
 
 const dnsDiscovery = z.strictObject({

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { MemcachedReplyParser, MemcachedRequestParser } from '../src/protocol/memcached.js';
-import { ProtocolError, RespReplyParser, RespRequestParser } from '../src/protocol/resp.js';
+import { ProtocolError, type RespReply, RespReplyParser, RespRequestParser } from '../src/protocol/resp.js';
 import {
   mutate,
   randomChunks,
@@ -186,4 +186,92 @@ describe('parser fuzzing (fixed seeds, 1,000,000 inputs in all)', () => {
       expect(Buffer.concat(received).equals(stream)).toBe(true);
     },
   );
+});
+
+/** Frames (raw, in hex, with their parts) or the code of the ProtocolError that ended the parse. */
+function outcome<Frame>(parse: () => Frame[], describe: (frame: Frame) => string): string[] {
+  const frames: Frame[] = [];
+  try {
+    for (const frame of parse()) frames.push(frame);
+  } catch (error) {
+    if (!(error instanceof ProtocolError)) throw error;
+    return [...frames.map(describe), `error ${error.code}`];
+  }
+  return frames.map(describe);
+}
+
+function collect<Frame>(parser: { feed(chunk: Uint8Array): Iterable<Frame> }, chunks: readonly Buffer[]) {
+  return () => {
+    const frames: Frame[] = [];
+    for (const chunk of chunks) for (const frame of parser.feed(chunk)) frames.push(frame);
+    return frames;
+  };
+}
+
+describe('one-pass fast paths (fixed seeds, 100,000 inputs each)', () => {
+  it('RespRequestParser: a whole buffered stream parses exactly as the same bytes one at a time', () => {
+    // Byte by byte, no command is ever whole when its parse starts, so every frame goes the incremental way.
+    const random = new SeededRandom(0xfa57);
+    const pool = Array.from({ length: 4096 }, () => randomRespRequest(random));
+    const describeRequest = (request: { raw: Buffer; args: readonly Buffer[] }) =>
+      `${request.raw.toString('hex')}:${request.args.map((arg) => arg.toString('hex')).join(',')}`;
+    let errors = 0;
+    for (let round = 0; round < 100_000; round++) {
+      const stream = Buffer.concat(Array.from({ length: 1 + random.below(3) }, () => random.pick(pool)));
+      const input = random.below(4) === 0 ? stream : mutate(random, stream);
+      const whole = outcome(collect(new RespRequestParser(RESP_LIMITS), [input]), describeRequest);
+      const bytes = Array.from(input, (byte) => Buffer.from([byte]));
+      const oneByOne = outcome(collect(new RespRequestParser(RESP_LIMITS), bytes), describeRequest);
+      if (whole.at(-1)?.startsWith('error')) errors++;
+      expect(whole, input.toString('hex')).toEqual(oneByOne);
+    }
+    expect(errors).toBeGreaterThan(10_000);
+  });
+
+  it('RespReplyParser: a top-level reply parses exactly as the same bytes inside an array', () => {
+    // Inside "*1", an element always goes the incremental way.
+    const random = new SeededRandom(0xfa58);
+    const scalars = [
+      ...['+OK\r\n', '+\r\n', '+a\rb\r\n', '-ERR no\r\n', ':42\r\n', ':-7\r\n', ':+0\r\n', ':\r\n'],
+      ...[`:${'9'.repeat(19)}\r\n`, `:-${'9'.repeat(20)}\r\n`, `+${'x'.repeat(70)}\r\n`],
+      ...['$3\r\nabc\r\n', '$0\r\n\r\n', '$-1\r\n', '$-2\r\n', '$01\r\na\r\n', '$3\r\nabcd\r\n'],
+      ...[`$${'1'.repeat(11)}\r\n`, '$65\r\n', `$64\r\n${'b'.repeat(64)}\r\n`],
+    ];
+    const pool = [
+      ...Array.from({ length: 64 }, () => scalars.map((text) => Buffer.from(text))).flat(),
+      ...Array.from({ length: 4096 }, () => randomRespReply(random)),
+    ];
+    const describeReply = (reply: RespReply): string => {
+      const part = reply.kind === 'line' ? reply.text : reply.kind === 'bulk' ? reply.data : null;
+      return `${reply.type}:${reply.raw.toString('hex')}:${part === null ? 'null' : part.toString('hex')}`;
+    };
+    let frames = 0;
+    let errors = 0;
+    for (let round = 0; round < 100_000; round++) {
+      const valid = random.pick(pool);
+      const input = random.below(4) === 0 ? valid : mutate(random, valid);
+      const topLevel = outcome(() => {
+        const parser = new RespReplyParser(RESP_LIMITS);
+        parser.push(input);
+        const reply = parser.next();
+        return reply === undefined ? [] : [reply];
+      }, describeReply);
+      const nested = outcome(() => {
+        // One level and 4 bytes more, so that the limits fall where they do at the top level.
+        const parser = new RespReplyParser({
+          ...RESP_LIMITS,
+          maxNestingDepth: RESP_LIMITS.maxNestingDepth + 1,
+          maxFrameBytes: RESP_LIMITS.maxFrameBytes + 4,
+        });
+        parser.push(Buffer.concat([Buffer.from('*1\r\n'), input]));
+        const reply = parser.next();
+        return reply === undefined ? [] : [(reply.kind === 'aggregate' ? reply.items : null)![0]!];
+      }, describeReply);
+      if (topLevel.length === 1 && !topLevel[0]!.startsWith('error')) frames++;
+      if (topLevel[0]?.startsWith('error')) errors++;
+      expect(topLevel, input.toString('hex')).toEqual(nested);
+    }
+    expect(frames).toBeGreaterThan(10_000);
+    expect(errors).toBeGreaterThan(10_000);
+  });
 });

@@ -164,6 +164,39 @@ describe('redis listener (fake shards)', () => {
       expect(shards[[0, 1, 2, 0, 1, 2][index]!]!.data.has(key)).toBe(index >= 3);
   });
 
+  it('refuses every blocking command with an error naming it, as twemproxy does, and serves the rest of the pipeline', async () => {
+    const proxy = await client();
+    const before = shards.map((shard) => shard.commands.length);
+    const key = keyOn(0, 'blocking:');
+    const blocking = [
+      ['BLPOP', key, '1'],
+      ['BRPOP', key, '1'],
+      ['BRPOPLPUSH', key, key, '1'],
+      ['BLMOVE', key, key, 'LEFT', 'RIGHT', '1'],
+      ['BLMPOP', '1', '1', key, 'LEFT'],
+      ['BZPOPMIN', key, '1'],
+      ['BZPOPMAX', key, '1'],
+      ['BZMPOP', '1', '1', key, 'MIN'],
+      ['XREAD', 'BLOCK', '1000', 'STREAMS', key, '$'],
+      ['XREADGROUP', 'GROUP', 'g', 'c', 'BLOCK', '1000', 'STREAMS', key, '>'],
+      ['WAIT', '1', '1000'],
+      ['WAITAOF', '1', '0', '1000'],
+      ['blpop', key, '0'],
+    ];
+    const replies = await proxy.exchange(
+      Buffer.concat([...blocking.map((args) => cmd(...args)), cmd('SET', key, 'after'), cmd('GET', key)]),
+      blocking.length + 2,
+    );
+    for (const [index, args] of blocking.entries())
+      expect(text(replies[index])).toBe(
+        `-ERR command '${args[0]}' is not supported by the sharding ambassador: blocking commands would hold a shard connection shared by all clients\r\n`,
+      );
+    expect(replies.slice(blocking.length).map(text)).toEqual(['+OK\r\n', '$5\r\nafter\r\n']);
+    expect(shards.map((shard) => shard.commands.length)).toEqual(
+      before.map((count, index) => count + (index === 0 ? 2 : 0)),
+    );
+  });
+
   it('refuses unshardable commands without sending them', async () => {
     const proxy = await client();
     const before = shards.map((shard) => shard.commands.length);

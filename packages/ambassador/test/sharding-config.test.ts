@@ -47,6 +47,34 @@ describe('sharding config', () => {
     expect(errorOf(redis('      servers: []'))).toMatch(/servers/);
   });
 
+  it('takes a servers entry with its own tls (or tls: false), and names a bad one', () => {
+    const config = parse(
+      redis(`      tls: { ca: /ca.pem }
+      servers:
+        - { server: "10.0.0.1:6379:1 a", tls: { ca: /other-ca.pem, serverName: redis-a } }
+        - { server: "10.0.0.2:6379:1 b", tls: false }
+        - "10.0.0.3:6379:1 c"`),
+    );
+    expect(config.clusters[0]?.sharding?.servers).toEqual([
+      {
+        server: '10.0.0.1:6379:1 a',
+        tls: { ca: '/other-ca.pem', serverName: 'redis-a', rejectUnauthorized: true },
+      },
+      { server: '10.0.0.2:6379:1 b', tls: false },
+      '10.0.0.3:6379:1 c',
+    ]);
+    expect(errorOf(redis('      servers: [{ server: "a:1:1", tls: { cert: /c.pem } }]'))).toMatch(
+      /servers\[0\]\.tls: cert and key go together/,
+    );
+    expect(errorOf(redis('      servers: [{ server: "a:1" }]'))).toMatch(/servers: server "a:1": expected/);
+    expect(errorOf(redis('      servers: [{ address: "a:1:1" }]'))).toMatch(
+      /servers\[0\]: expected "host:port:weight \[name\]" or \{ server/,
+    );
+    expect(errorOf(redis('      servers: [{ server: "a:1:1", tls: { cat: 1 } }]'))).toMatch(
+      /servers\[0\]\.tls\.cat: unknown key/,
+    );
+  });
+
   it('pairs sharded listeners with sharding clusters only', () => {
     expect(
       errorOf(`

@@ -113,12 +113,62 @@ function buildTable(): Map<string, CommandSpec> {
     table.set(name, { kind: 'split', merge: 'sum', step: 1 });
   for (const name of ['ping', 'echo', 'quit', 'auth', 'select']) table.set(name, { kind: 'local' });
   for (const [name, why] of Object.entries(REFUSED)) table.set(name, { kind: 'refuse', why });
-  // Upper-case names too, so the usual spellings need no toLowerCase().
-  for (const [name, spec] of [...table]) table.set(name.toUpperCase(), spec);
   return table;
 }
 
-const COMMANDS = buildTable();
+interface CommandEntry {
+  /** Lower case. */
+  readonly name: string;
+  readonly bytes: Buffer;
+  readonly spec: CommandSpec;
+}
+
+/** ASCII upper case to lower case; other bytes as they are. */
+function foldCase(byte: number): number {
+  return byte >= 0x41 && byte <= 0x5a ? byte | 0x20 : byte;
+}
+
+/**
+ * The command table, looked up by the name's bytes, case-insensitively: no string is made per command (making and
+ * hashing one cost more than routing a GET).
+ */
+class CommandTable {
+  readonly #buckets: CommandEntry[][];
+  readonly #mask: number;
+
+  constructor(specs: Map<string, CommandSpec>) {
+    let size = 1;
+    while (size < specs.size * 4) size *= 2;
+    this.#mask = size - 1;
+    this.#buckets = Array.from({ length: size }, () => []);
+    for (const [name, spec] of specs) {
+      const bytes = Buffer.from(name, 'latin1');
+      this.#buckets[CommandTable.#hash(bytes) & this.#mask]!.push({ name, bytes, spec });
+    }
+  }
+
+  static #hash(name: Uint8Array): number {
+    let hash = 0x811c9dc5;
+    for (let index = 0; index < name.length; index++)
+      hash = Math.imul(hash ^ foldCase(name[index]!), 0x01000193);
+    return hash >>> 0;
+  }
+
+  get(name: Uint8Array): CommandEntry | undefined {
+    if (name.length > 32) return undefined;
+    const bucket = this.#buckets[CommandTable.#hash(name) & this.#mask]!;
+    for (const entry of bucket) {
+      const bytes = entry.bytes;
+      if (bytes.length !== name.length) continue;
+      let index = 0;
+      while (index < bytes.length && bytes[index] === foldCase(name[index]!)) index++;
+      if (index === bytes.length) return entry;
+    }
+    return undefined;
+  }
+}
+
+const COMMANDS = new CommandTable(buildTable());
 
 const PONG = Buffer.from('+PONG\r\n');
 const OK = Buffer.from('+OK\r\n');
@@ -244,20 +294,12 @@ class RedisProtocol implements SessionProtocol<RespRequest, RespReply> {
   handle(session: RedisSession, request: RespRequest, now: number): boolean {
     const args = request.args;
     const nameArg = args[0]!;
-    let name = nameArg.toString('latin1');
-    let spec = COMMANDS.get(name);
-    if (spec === undefined) {
-      name = name.toLowerCase();
-      spec = COMMANDS.get(name);
+    const entry = COMMANDS.get(nameArg);
+    if (!session.authenticated && entry?.name !== 'auth' && entry?.name !== 'quit') {
+      session.answer(NOAUTH);
+      return true;
     }
-    if (!session.authenticated) {
-      const lower = name.toLowerCase();
-      if (lower !== 'auth' && lower !== 'quit') {
-        session.answer(NOAUTH);
-        return true;
-      }
-    }
-    if (spec === undefined) {
+    if (entry === undefined) {
       session.listener.refused++;
       session.answer(
         errorLine(
@@ -266,6 +308,7 @@ class RedisProtocol implements SessionProtocol<RespRequest, RespReply> {
       );
       return true;
     }
+    const spec = entry.spec;
     switch (spec.kind) {
       case 'single': {
         if (args.length < 2) return wrongArity(session, nameArg);
@@ -287,7 +330,7 @@ class RedisProtocol implements SessionProtocol<RespRequest, RespReply> {
       case 'split':
         return this.#split(session, request, spec.merge, spec.step, now);
       case 'local':
-        return this.#local(session, name.toLowerCase(), args);
+        return this.#local(session, entry.name, args);
       case 'refuse':
         session.listener.refused++;
         session.answer(

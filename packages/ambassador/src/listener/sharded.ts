@@ -181,11 +181,14 @@ export class Session<Request, Frame> implements ReplySink<Frame> {
     const first = queue[head];
     if (first?.reply === undefined) return;
     const socket = this.socket;
-    const parts: Buffer[] = [];
+    // One reply (the unpipelined case) is written as it is; several are joined into one write.
+    const firstReply = first.reply;
+    let parts: Buffer[] | undefined;
+    queue[head++] = undefined;
     for (let slot = queue[head]; slot?.reply !== undefined; slot = queue[head]) {
+      parts ??= [firstReply];
       parts.push(slot.reply);
-      queue[head] = undefined;
-      head++;
+      queue[head++] = undefined;
     }
     if (head === queue.length) {
       queue.length = 0;
@@ -196,7 +199,7 @@ export class Session<Request, Frame> implements ReplySink<Frame> {
     }
     this.#head = head;
     if (socket.destroyed || socket.writableEnded) return;
-    socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts));
+    socket.write(parts === undefined ? firstReply : Buffer.concat(parts));
     const limits = this.#limits;
     if (socket.writableLength > limits.maxReplyBufferBytes) {
       // The client does not read its replies: like Redis' client-output-buffer-limit, close it. The error goes

@@ -14,7 +14,7 @@
  * <bytes> bytes followed by "\r\n". A retrieval reply is a sequence of `value` frames closed by an `end` frame.
  * Malformed input throws ProtocolError, and nothing else; the parser then stays failed.
  */
-import { CR, LF, ProtocolError, StreamBuffer } from './stream-buffer.js';
+import { FramedParser, ProtocolError } from './stream-buffer.js';
 
 export { ProtocolError, type ProtocolErrorCode } from './stream-buffer.js';
 
@@ -177,82 +177,19 @@ function checkKey(key: Buffer | undefined, limits: MemcachedLimits): Buffer {
   return key;
 }
 
-/** Common driver, as in resp.ts: push/next/feed, the failed state, the line finder. */
-abstract class LineParser<Frame> {
-  protected readonly input = new StreamBuffer();
+/** The shared driver and line framing (stream-buffer.ts), with the memcached limits. */
+abstract class MemcachedParser<Frame> extends FramedParser<Frame> {
   readonly limits: MemcachedLimits;
-  #failure: ProtocolError | undefined;
-  #scanFrom = 0;
 
   constructor(limits?: Partial<MemcachedLimits>) {
+    super();
     this.limits = resolveLimits(limits);
   }
 
-  push(chunk: Uint8Array): void {
-    if (this.#failure === undefined) this.input.append(chunk);
+  /** The first line of the frame: the position of its LF, or -1 when incomplete. */
+  protected findCommandLine(): number {
+    return this.findLine(this.limits.maxLineLength, 'line');
   }
-
-  next(): Frame | undefined {
-    if (this.#failure) throw this.#failure;
-    try {
-      return this.parseNext();
-    } catch (error) {
-      if (error instanceof ProtocolError) this.#failure = error;
-      throw error;
-    }
-  }
-
-  *feed(chunk: Uint8Array): Generator<Frame, void, undefined> {
-    this.push(chunk);
-    for (let frame = this.next(); frame !== undefined; frame = this.next()) yield frame;
-  }
-
-  get pendingBytes(): number {
-    return this.input.length;
-  }
-
-  get bufferedCapacity(): number {
-    return this.input.capacity;
-  }
-
-  end(): void {
-    if (this.#failure) throw this.#failure;
-    if (this.input.length > 0) {
-      this.#failure = new ProtocolError(
-        'truncated',
-        `stream ended inside a frame (${this.input.length} bytes)`,
-      );
-      throw this.#failure;
-    }
-  }
-
-  /** The first line of the frame: [content end, next position], or undefined when incomplete. */
-  protected findLine(): readonly [number, number] | undefined {
-    const maxLength = this.limits.maxLineLength;
-    const newline = this.input.indexOf(LF, this.#scanFrom, maxLength + 2);
-    if (newline < 0) {
-      if (this.input.length >= maxLength + 2)
-        throw new ProtocolError('line_too_long', `line longer than ${maxLength} bytes`);
-      this.#scanFrom = this.input.length;
-      return undefined;
-    }
-    this.#scanFrom = 0;
-    const contentEnd = newline > 0 && this.input.byteAt(newline - 1) === CR ? newline - 1 : newline;
-    if (contentEnd > maxLength)
-      throw new ProtocolError('line_too_long', `line longer than ${maxLength} bytes`);
-    return [contentEnd, newline + 1];
-  }
-
-  /** Whether the data block of `length` bytes after `start` is complete; throws if its terminator is wrong. */
-  protected dataBlockComplete(start: number, length: number): boolean {
-    if (this.input.length < start + length + 2) return false;
-    if (this.input.byteAt(start + length) !== CR || this.input.byteAt(start + length + 1) !== LF) {
-      throw new ProtocolError('bad_terminator', 'data block not terminated by CRLF', start + length);
-    }
-    return true;
-  }
-
-  protected abstract parseNext(): Frame | undefined;
 }
 
 /** A command line whose data block has not fully arrived. */
@@ -299,17 +236,17 @@ function isCommand(name: string): name is MemcachedCommand {
   return COMMANDS.has(name);
 }
 
-export class MemcachedRequestParser extends LineParser<MemcachedRequest> {
+export class MemcachedRequestParser extends MemcachedParser<MemcachedRequest> {
   #awaiting: AwaitingData<RequestHeader> | undefined;
 
   protected parseNext(): MemcachedRequest | undefined {
     for (;;) {
       if (this.#awaiting === undefined) {
         if (this.input.length === 0) return undefined;
-        const line = this.findLine();
-        if (line === undefined) return undefined;
-        const [contentEnd, next] = line;
-        const header = this.#parseCommandLine(this.input.view(0, contentEnd));
+        const newline = this.findCommandLine();
+        if (newline < 0) return undefined;
+        const next = newline + 1;
+        const header = this.#parseCommandLine(this.input.view(0, this.lineContentEnd(newline)));
         if (header === null) {
           // An empty line: memcached answers ERROR; a proxy may as well drop it.
           this.input.take(next);
@@ -319,7 +256,7 @@ export class MemcachedRequestParser extends LineParser<MemcachedRequest> {
         this.#awaiting = { header, dataStart: next, dataLength: header.dataLength };
       }
       const { header, dataStart, dataLength } = this.#awaiting;
-      if (!this.dataBlockComplete(dataStart, dataLength)) return undefined;
+      if (!this.dataComplete(dataStart, dataLength, 'data block')) return undefined;
       this.#awaiting = undefined;
       return this.#frame(header, dataStart + dataLength + 2, [dataStart, dataStart + dataLength]);
     }
@@ -456,16 +393,16 @@ interface ValueHeader {
   readonly casUnique: bigint | undefined;
 }
 
-export class MemcachedReplyParser extends LineParser<MemcachedReply> {
+export class MemcachedReplyParser extends MemcachedParser<MemcachedReply> {
   #awaiting: AwaitingData<ValueHeader> | undefined;
 
   protected parseNext(): MemcachedReply | undefined {
     if (this.#awaiting === undefined) {
       if (this.input.length === 0) return undefined;
-      const line = this.findLine();
-      if (line === undefined) return undefined;
-      const [contentEnd, next] = line;
-      const text = this.input.view(0, contentEnd);
+      const newline = this.findCommandLine();
+      if (newline < 0) return undefined;
+      const next = newline + 1;
+      const text = this.input.view(0, this.lineContentEnd(newline));
       if (text.length >= 6 && text.subarray(0, 6).toString('latin1') === 'VALUE ') {
         this.#awaiting = this.#parseValueLine(text, next);
       } else {
@@ -473,7 +410,7 @@ export class MemcachedReplyParser extends LineParser<MemcachedReply> {
       }
     }
     const { header, dataStart, dataLength } = this.#awaiting;
-    if (!this.dataBlockComplete(dataStart, dataLength)) return undefined;
+    if (!this.dataComplete(dataStart, dataLength, 'data block')) return undefined;
     this.#awaiting = undefined;
     const raw = this.input.take(dataStart + dataLength + 2);
     return {

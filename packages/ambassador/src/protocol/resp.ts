@@ -16,7 +16,7 @@
  * the declared lengths before the bytes are buffered, so a parser holds at most about maxFrameBytes plus one chunk.
  * Malformed input throws ProtocolError, and nothing else; the parser then stays failed.
  */
-import { CR, LF, ProtocolError, parseDecimal, StreamBuffer } from './stream-buffer.js';
+import { CR, FramedParser, LF, ProtocolError, parseDecimal, type StreamBuffer } from './stream-buffer.js';
 
 export { ProtocolError, type ProtocolErrorCode } from './stream-buffer.js';
 
@@ -99,80 +99,6 @@ function resolveLimits(limits: Partial<RespLimits> | undefined): RespLimits {
   return resolved;
 }
 
-/** Common driver: push/next/feed, the failed state and the accumulator. */
-abstract class IncrementalParser<Frame> {
-  protected readonly input = new StreamBuffer();
-  #failure: ProtocolError | undefined;
-
-  /** Adds received bytes. Never throws. */
-  push(chunk: Uint8Array): void {
-    if (this.#failure === undefined) this.input.append(chunk);
-  }
-
-  /** The next complete frame, or undefined when more bytes are needed. Throws ProtocolError on bad input. */
-  next(): Frame | undefined {
-    if (this.#failure) throw this.#failure;
-    try {
-      return this.parseNext();
-    } catch (error) {
-      if (error instanceof ProtocolError) this.#failure = error;
-      throw error;
-    }
-  }
-
-  /** push(chunk), then every complete frame. */
-  *feed(chunk: Uint8Array): Generator<Frame, void, undefined> {
-    this.push(chunk);
-    for (let frame = this.next(); frame !== undefined; frame = this.next()) yield frame;
-  }
-
-  /** Bytes received that belong to the incomplete frame. */
-  get pendingBytes(): number {
-    return this.input.length;
-  }
-
-  /** Bytes the parser holds (the buffer of the incomplete frame). */
-  get bufferedCapacity(): number {
-    return this.input.capacity;
-  }
-
-  /** Call at end of stream: throws ProtocolError "truncated" when a frame is incomplete. */
-  end(): void {
-    if (this.#failure) throw this.#failure;
-    if (this.input.length > 0) {
-      this.#failure = new ProtocolError(
-        'truncated',
-        `stream ended inside a frame (${this.input.length} bytes)`,
-      );
-      throw this.#failure;
-    }
-  }
-
-  protected abstract parseNext(): Frame | undefined;
-}
-
-/** Where the line starting at `from` (after its type byte) ends: position of its CR, or undefined if incomplete. */
-function findLineEnd(
-  input: StreamBuffer,
-  from: number,
-  scanFrom: number,
-  maxContent: number,
-  what: string,
-): number | undefined {
-  const limit = from + 1 + maxContent + 2;
-  const newline = input.indexOf(LF, Math.max(from + 1, scanFrom), limit);
-  if (newline < 0) {
-    if (input.length >= limit) {
-      throw new ProtocolError('line_too_long', `${what} longer than ${maxContent} bytes`, from);
-    }
-    return undefined;
-  }
-  if (newline === from + 1 || input.byteAt(newline - 1) !== CR) {
-    throw new ProtocolError('bad_terminator', `${what} not terminated by CRLF`, newline);
-  }
-  return newline - 1;
-}
-
 const SPACE_LIKE = new Set([0x20, 0x09, 0x0a, 0x0b, 0x0c, 0x0d]);
 
 function hexValue(byte: number | undefined): number {
@@ -253,7 +179,7 @@ export function splitInlineArguments(line: Uint8Array): Buffer[] {
 }
 
 /** Redis commands from a client: `*N` arrays of `$len` bulk strings, or inline lines. */
-export class RespRequestParser extends IncrementalParser<RespRequest> {
+export class RespRequestParser extends FramedParser<RespRequest> {
   readonly limits: RespLimits;
   /** Arguments still expected in the current array, or -1 before the array header. */
   #argumentsLeft = -1;
@@ -263,7 +189,6 @@ export class RespRequestParser extends IncrementalParser<RespRequest> {
   #position = 0;
   /** Length of the bulk being read, or -1 when a `$` header is expected. */
   #bulkLength = -1;
-  #scanFrom = 0;
 
   constructor(limits?: Partial<RespLimits>) {
     super();
@@ -280,11 +205,10 @@ export class RespRequestParser extends IncrementalParser<RespRequest> {
           if (request === null) continue;
           return request;
         }
-        const headerEnd = findLineEnd(input, 0, this.#scanFrom, MAX_HEADER_LINE, 'array header');
-        if (headerEnd === undefined) {
-          this.#scanFrom = input.length;
-          return undefined;
-        }
+        const whole = this.#parseWholeArray();
+        if (whole !== undefined) return whole;
+        const headerEnd = this.findTypedLine(0, MAX_HEADER_LINE, 'array header');
+        if (headerEnd < 0) return undefined;
         const count = parseDecimal(input, 1, headerEnd, true);
         if (count === undefined) throw new ProtocolError('bad_length', 'invalid multibulk length', 1);
         if (count > this.limits.maxArrayElements) {
@@ -293,7 +217,6 @@ export class RespRequestParser extends IncrementalParser<RespRequest> {
             `${count} arguments, more than ${this.limits.maxArrayElements}`,
           );
         }
-        this.#scanFrom = 0;
         if (count <= 0) {
           // Redis ignores `*0` and `*-1` commands and sends no reply; so do we.
           input.take(headerEnd + 2);
@@ -312,12 +235,8 @@ export class RespRequestParser extends IncrementalParser<RespRequest> {
           if (type !== 0x24) {
             throw new ProtocolError('bad_type', `expected '$', got byte ${type}`, position);
           }
-          const headerEnd = findLineEnd(input, position, this.#scanFrom, MAX_HEADER_LINE, 'bulk header');
-          if (headerEnd === undefined) {
-            this.#scanFrom = input.length;
-            return undefined;
-          }
-          this.#scanFrom = 0;
+          const headerEnd = this.findTypedLine(position, MAX_HEADER_LINE, 'bulk header');
+          if (headerEnd < 0) return undefined;
           const length = parseDecimal(input, position + 1, headerEnd, false);
           if (length === undefined) throw new ProtocolError('bad_length', 'invalid bulk length', position);
           if (length > this.limits.maxBulkLength) {
@@ -337,10 +256,7 @@ export class RespRequestParser extends IncrementalParser<RespRequest> {
         }
         const dataStart = this.#position;
         const dataEnd = dataStart + this.#bulkLength;
-        if (input.length < dataEnd + 2) return undefined;
-        if (input.byteAt(dataEnd) !== CR || input.byteAt(dataEnd + 1) !== LF) {
-          throw new ProtocolError('bad_terminator', 'bulk not terminated by CRLF', dataEnd);
-        }
+        if (!this.dataComplete(dataStart, this.#bulkLength, 'bulk')) return undefined;
         this.#argumentOffsets.push(dataStart, dataEnd);
         this.#position = dataEnd + 2;
         this.#bulkLength = -1;
@@ -358,23 +274,63 @@ export class RespRequestParser extends IncrementalParser<RespRequest> {
     }
   }
 
+  /**
+   * The usual case in one pass over the bytes: a whole, well-formed array command already buffered. Anything else
+   * (incomplete, malformed, over a limit, `*0`) gives undefined and the incremental parse takes over, so that
+   * errors and limits have one implementation.
+   */
+  #parseWholeArray(): RespRequest | undefined {
+    const input = this.input;
+    const bytes = input.buffer;
+    const start = input.bufferStart;
+    const end = start + input.length;
+    const limits = this.limits;
+    const frameEnd = Math.min(end, start + limits.maxFrameBytes);
+    let position = start + 1;
+    let count = 0;
+    for (let digit = bytes[position]! - 0x30; digit >= 0 && digit <= 9 && position < end; ) {
+      count = count * 10 + digit;
+      digit = bytes[++position]! - 0x30;
+    }
+    const countDigits = position - start - 1;
+    if (countDigits === 0 || countDigits > 7 || bytes[start + 1] === 0x30 || count > limits.maxArrayElements)
+      return undefined;
+    if (position + 1 >= end || bytes[position] !== CR || bytes[position + 1] !== LF) return undefined;
+    position += 2;
+    const args = new Array<Buffer>(count);
+    for (let index = 0; index < count; index++) {
+      if (position >= end || bytes[position] !== 0x24) return undefined;
+      const lengthStart = ++position;
+      let length = 0;
+      for (let digit = bytes[position]! - 0x30; digit >= 0 && digit <= 9 && position < end; ) {
+        length = length * 10 + digit;
+        digit = bytes[++position]! - 0x30;
+      }
+      const lengthDigits = position - lengthStart;
+      if (
+        lengthDigits === 0 ||
+        lengthDigits > 10 ||
+        (lengthDigits > 1 && bytes[lengthStart] === 0x30) ||
+        length > limits.maxBulkLength
+      )
+        return undefined;
+      if (position + 1 >= end || bytes[position] !== CR || bytes[position + 1] !== LF) return undefined;
+      const dataStart = position + 2;
+      const dataEnd = dataStart + length;
+      if (dataEnd + 2 > frameEnd || bytes[dataEnd] !== CR || bytes[dataEnd + 1] !== LF) return undefined;
+      args[index] = bytes.subarray(dataStart, dataEnd);
+      position = dataEnd + 2;
+    }
+    this.resetLineScan();
+    return { raw: input.take(position - start), args, inline: false };
+  }
+
   /** An inline command, null for an empty line (skipped like Redis does), undefined when incomplete. */
   #parseInline(): RespRequest | null | undefined {
     const input = this.input;
-    const maxLength = this.limits.maxInlineLength;
-    const newline = input.indexOf(LF, this.#scanFrom, maxLength + 2);
-    if (newline < 0) {
-      if (input.length >= maxLength + 2) {
-        throw new ProtocolError('line_too_long', `inline command longer than ${maxLength} bytes`);
-      }
-      this.#scanFrom = input.length;
-      return undefined;
-    }
-    this.#scanFrom = 0;
-    const lineEnd = newline > 0 && input.byteAt(newline - 1) === CR ? newline - 1 : newline;
-    if (lineEnd > maxLength)
-      throw new ProtocolError('line_too_long', `inline command longer than ${maxLength} bytes`);
-    const args = splitInlineArguments(input.view(0, lineEnd));
+    const newline = this.findLine(this.limits.maxInlineLength, 'inline command');
+    if (newline < 0) return undefined;
+    const args = splitInlineArguments(input.view(0, this.lineContentEnd(newline)));
     if (args.length > this.limits.maxArrayElements) {
       throw new ProtocolError('too_many_elements', `more than ${this.limits.maxArrayElements} arguments`);
     }
@@ -447,12 +403,11 @@ function materialize(element: PendingElement, raw: Buffer): RespReply {
 }
 
 /** Replies from a Redis server: RESP2, with RESP3 types framed. */
-export class RespReplyParser extends IncrementalParser<RespReply> {
+export class RespReplyParser extends FramedParser<RespReply> {
   readonly limits: RespLimits;
   /** Open aggregates, outermost first. */
   #stack: PendingElement[] = [];
   #position = 0;
-  #scanFrom = 0;
 
   constructor(limits?: Partial<RespLimits>) {
     super();
@@ -461,6 +416,10 @@ export class RespReplyParser extends IncrementalParser<RespReply> {
 
   protected parseNext(): RespReply | undefined {
     const input = this.input;
+    if (this.#stack.length === 0 && input.length > 0) {
+      const scalar = this.#parseWholeScalar();
+      if (scalar !== undefined) return scalar;
+    }
     for (;;) {
       const element = this.#parseElement();
       if (element === undefined) return undefined;
@@ -484,6 +443,75 @@ export class RespReplyParser extends IncrementalParser<RespReply> {
   }
 
   /**
+   * The usual replies in one pass: a whole, well-formed `+`, `-`, `:` line or `$` bulk at the top level. Anything
+   * else (aggregates, RESP3, incomplete, malformed, over a limit) gives undefined and the element parser takes
+   * over, so that errors and limits have one implementation.
+   */
+  #parseWholeScalar(): RespReply | undefined {
+    const input = this.input;
+    const bytes = input.buffer;
+    const start = input.bufferStart;
+    const end = start + input.length;
+    const limits = this.limits;
+    const frameEnd = Math.min(end, start + limits.maxFrameBytes);
+    const type = bytes[start];
+    if (type === 0x2b || type === 0x2d || type === 0x3a) {
+      const limit = Math.min(frameEnd, start + 1 + limits.maxInlineLength + 2);
+      let position = start + 1;
+      if (type === 0x3a) {
+        // An integer: an optional sign, then 1 to 19 digits.
+        if (bytes[position] === 0x2d || bytes[position] === 0x2b) position++;
+        const digitsStart = position;
+        while (position < limit && bytes[position]! >= 0x30 && bytes[position]! <= 0x39) position++;
+        if (position === digitsStart || position - digitsStart > 19) return undefined;
+        if (position + 1 >= limit || bytes[position] !== CR || bytes[position + 1] !== LF) return undefined;
+        position++;
+      } else {
+        while (position < limit && bytes[position] !== LF) position++;
+        if (position >= limit || position === start + 1 || bytes[position - 1] !== CR) return undefined;
+      }
+      this.resetLineScan();
+      const raw = input.take(position + 1 - start);
+      return {
+        kind: 'line',
+        type: type === 0x2b ? '+' : type === 0x2d ? '-' : ':',
+        raw,
+        text: raw.subarray(1, raw.length - 2),
+      };
+    }
+    if (type !== 0x24) return undefined;
+    let position = start + 1;
+    if (bytes[position] === 0x2d) {
+      // The null bulk, "$-1".
+      if (position + 3 >= end || bytes[position + 1] !== 0x31 || bytes[position + 2] !== CR) return undefined;
+      if (bytes[position + 3] !== LF || position + 4 > frameEnd) return undefined;
+      this.resetLineScan();
+      return { kind: 'bulk', type: '$', raw: input.take(5), data: null };
+    }
+    let length = 0;
+    for (let digit = bytes[position]! - 0x30; digit >= 0 && digit <= 9 && position < end; ) {
+      length = length * 10 + digit;
+      digit = bytes[++position]! - 0x30;
+    }
+    const lengthDigits = position - start - 1;
+    if (
+      lengthDigits === 0 ||
+      lengthDigits > 10 ||
+      (lengthDigits > 1 && bytes[start + 1] === 0x30) ||
+      length > limits.maxBulkLength
+    )
+      return undefined;
+    if (position + 1 >= end || bytes[position] !== CR || bytes[position + 1] !== LF) return undefined;
+    const dataStart = position + 2 - start;
+    const dataEnd = dataStart + length;
+    if (start + dataEnd + 2 > frameEnd || bytes[start + dataEnd] !== CR || bytes[start + dataEnd + 1] !== LF)
+      return undefined;
+    this.resetLineScan();
+    const raw = input.take(dataEnd + 2);
+    return { kind: 'bulk', type: '$', raw, data: raw.subarray(dataStart, dataEnd) };
+  }
+
+  /**
    * Reads the element at #position. Returns a complete element (an aggregate only when empty or null), or undefined
    * when bytes are missing; opens non-empty aggregates on the stack and continues with their first element.
    */
@@ -495,12 +523,8 @@ export class RespReplyParser extends IncrementalParser<RespReply> {
       if (input.length <= start) return undefined;
       const type = input.byteAt(start);
       if (LINE_TYPES.has(type)) {
-        const lineEnd = findLineEnd(input, start, this.#scanFrom, limits.maxInlineLength, 'reply line');
-        if (lineEnd === undefined) {
-          this.#scanFrom = input.length;
-          return undefined;
-        }
-        this.#scanFrom = 0;
+        const lineEnd = this.findTypedLine(start, limits.maxInlineLength, 'reply line');
+        if (lineEnd < 0) return undefined;
         if (!isValidLineText(input, type, start + 1, lineEnd)) {
           throw new ProtocolError('bad_number', `invalid '${String.fromCharCode(type)}' reply`, start);
         }
@@ -528,12 +552,8 @@ export class RespReplyParser extends IncrementalParser<RespReply> {
           start,
         );
       }
-      const headerEnd = findLineEnd(input, start, this.#scanFrom, MAX_HEADER_LINE, 'reply header');
-      if (headerEnd === undefined) {
-        this.#scanFrom = input.length;
-        return undefined;
-      }
-      this.#scanFrom = 0;
+      const headerEnd = this.findTypedLine(start, MAX_HEADER_LINE, 'reply header');
+      if (headerEnd < 0) return undefined;
       const allowsNull = type === 0x24 || type === 0x2a;
       const count = parseDecimal(input, start + 1, headerEnd, allowsNull);
       if (count === undefined || count < -1)
@@ -553,10 +573,7 @@ export class RespReplyParser extends IncrementalParser<RespReply> {
         }
         const dataEnd = bodyStart + count;
         this.#checkFrameLength(dataEnd + 2);
-        if (input.length < dataEnd + 2) return undefined;
-        if (input.byteAt(dataEnd) !== CR || input.byteAt(dataEnd + 1) !== LF) {
-          throw new ProtocolError('bad_terminator', 'bulk not terminated by CRLF', dataEnd);
-        }
+        if (!this.dataComplete(bodyStart, count, 'bulk')) return undefined;
         this.#position = dataEnd + 2;
         return { type, start, end: dataEnd + 2, dataStart: bodyStart, dataEnd, items: null, remaining: 0 };
       }

@@ -114,13 +114,33 @@ export interface ShardingOptions {
 interface Continuum {
   readonly values: Uint32Array;
   readonly owners: Uint32Array;
+  /**
+   * `firstAtOrAbove[b]`: index of the first point >= b << BUCKET_SHIFT. A lookup starts its search there, so it
+   * scans the few points of one bucket instead of a binary search over the whole ring on every command.
+   */
+  readonly firstAtOrAbove: Uint32Array;
 }
 
-/** Index of the first point >= hash, wrapping around to 0, as ketama_dispatch. */
+const BUCKET_BITS = 12;
+const BUCKET_SHIFT = 32 - BUCKET_BITS;
+
+function continuumOf(values: Uint32Array, owners: Uint32Array): Continuum {
+  const firstAtOrAbove = new Uint32Array((1 << BUCKET_BITS) + 1);
+  let point = 0;
+  for (let bucket = 0; bucket <= 1 << BUCKET_BITS; bucket++) {
+    const bucketStart = bucket * 2 ** BUCKET_SHIFT;
+    while (point < values.length && values[point]! < bucketStart) point++;
+    firstAtOrAbove[bucket] = point;
+  }
+  return { values, owners, firstAtOrAbove };
+}
+
+/** Owner of the first point >= hash, wrapping around to the first point, as ketama_dispatch. */
 function ketamaLookup(continuum: Continuum, hash: number): number {
-  const { values, owners } = continuum;
-  let left = 0;
-  let right = values.length;
+  const { values, owners, firstAtOrAbove } = continuum;
+  const bucket = hash >>> BUCKET_SHIFT;
+  let left = firstAtOrAbove[bucket]!;
+  let right = firstAtOrAbove[bucket + 1]!;
   while (left < right) {
     const middle = (left + right) >>> 1;
     if (values[middle]! < hash) left = middle + 1;
@@ -177,10 +197,10 @@ function buildKetamaContinuum(servers: readonly ShardServer[], liveInOrder: read
     }
   });
   points.sort((left, right) => left.value - right.value || left.order - right.order);
-  return {
-    values: Uint32Array.from(points, (point) => point.value),
-    owners: Uint32Array.from(points, (point) => point.owner),
-  };
+  return continuumOf(
+    Uint32Array.from(points, (point) => point.value),
+    Uint32Array.from(points, (point) => point.owner),
+  );
 }
 
 function keyBytes(key: Uint8Array | string): Uint8Array {
@@ -203,7 +223,7 @@ export class KeyDistributor {
   readonly #dispatchOrder: readonly number[];
   readonly #hashTagOpen: number;
   readonly #hashTagClose: number;
-  #continuum: Continuum = { values: new Uint32Array(0), owners: new Uint32Array(0) };
+  #continuum: Continuum = continuumOf(new Uint32Array(0), new Uint32Array(0));
   /** modula: one entry per weight unit; random: one per live server. */
   #table: Uint32Array = new Uint32Array(0);
 
@@ -311,7 +331,7 @@ export class KeyDistributor {
   #rebuild(): void {
     const liveIndexes = this.#dispatchOrder.filter((index) => this.#live[index]);
     if (liveIndexes.length === 0) {
-      this.#continuum = { values: new Uint32Array(0), owners: new Uint32Array(0) };
+      this.#continuum = continuumOf(new Uint32Array(0), new Uint32Array(0));
       this.#table = new Uint32Array(0);
       return;
     }

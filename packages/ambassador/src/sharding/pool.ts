@@ -21,7 +21,7 @@ import { connect as tlsConnect } from 'node:tls';
 import type { Logger } from '@sidecar-kit/core';
 import { readTls, type UpstreamTls } from '../cluster/endpoint.js';
 import { RequestStats } from '../cluster/recorder.js';
-import type { ShardingConfig } from '../config.js';
+import { type ShardingConfig, shardServerSpec } from '../config.js';
 import { ProtocolError } from '../protocol/stream-buffer.js';
 import { KeyDistributor, type ShardServer } from './distribution.js';
 
@@ -70,6 +70,8 @@ export class Shard<Frame> {
   readonly server: ShardServer;
   /** The `servers:` entry as configured. */
   readonly spec: string;
+  /** TLS options for this shard's connections; undefined: plain TCP. */
+  readonly tls: UpstreamTls | undefined;
   readonly connections: ShardConnection<Frame>[];
   readonly stats = new RequestStats();
   requests = 0;
@@ -81,10 +83,17 @@ export class Shard<Frame> {
   ejectedUntil = 0;
   downUntil = 0;
 
-  constructor(index: number, server: ShardServer, spec: string, connections: number) {
+  constructor(
+    index: number,
+    server: ShardServer,
+    spec: string,
+    tls: UpstreamTls | undefined,
+    connections: number,
+  ) {
     this.index = index;
     this.server = server;
     this.spec = spec;
+    this.tls = tls;
     this.connections = Array.from({ length: connections }, () => new ShardConnection<Frame>());
   }
 
@@ -102,7 +111,6 @@ export class ShardPool<Frame> {
   readonly distributor: KeyDistributor;
   readonly shards: Shard<Frame>[];
   readonly #wire: ShardProtocol<Frame>;
-  readonly #tls: UpstreamTls | undefined;
   readonly #logger: Logger;
   readonly #sweep: NodeJS.Timeout;
   /** Listeners add 1 per client so connection indexes spread. */
@@ -110,6 +118,8 @@ export class ShardPool<Frame> {
   #closed = false;
   #dirty: ShardConnection<Frame>[] = [];
   #flushScheduled = false;
+  /** Where plain shard connections read; its bytes are copied out in the read callback. */
+  readonly #readBuffer = Buffer.allocUnsafe(64 * 1024);
 
   constructor(
     name: string,
@@ -122,17 +132,22 @@ export class ShardPool<Frame> {
     this.protocol = protocol;
     this.config = config;
     this.#wire = wire;
-    this.#tls = readTls(config.tls);
     this.#logger = logger.child({ cluster: name });
+    const specs = config.servers.map(shardServerSpec);
     this.distributor = new KeyDistributor({
-      servers: config.servers,
+      servers: specs,
       distribution: config.distribution,
       hash: config.hash,
       ...(config.hashTag === undefined ? {} : { hashTag: config.hashTag }),
     });
-    this.shards = this.distributor.servers.map(
-      (server, index) => new Shard<Frame>(index, server, config.servers[index]!, config.serverConnections),
-    );
+    const clusterTls = readTls(config.tls);
+    this.shards = this.distributor.servers.map((server, index) => {
+      const entry = config.servers[index]!;
+      // A server's own `tls` replaces the cluster's; `tls: false` makes that one shard plain TCP.
+      const ownTls =
+        typeof entry === 'string' || entry.tls === undefined ? clusterTls : readTls(entry.tls || undefined);
+      return new Shard<Frame>(index, server, specs[index]!, ownTls, config.serverConnections);
+    });
     const every = Math.max(5, Math.min(250, Math.floor(config.timeoutMs / 4)));
     this.#sweep = setInterval(() => this.#check(performance.now()), every).unref();
   }
@@ -202,7 +217,7 @@ export class ShardPool<Frame> {
   #open(shard: Shard<Frame>, connection: ShardConnection<Frame>, now: number): void {
     const { host, port } = shard.server;
     const target = port === 0 ? { path: host } : { host: host.replace(/^\[|\]$/g, ''), port };
-    const tls = this.#tls;
+    const tls = shard.tls;
     const socket: Socket = tls
       ? tlsConnect({
           ...target,
@@ -212,7 +227,20 @@ export class ShardPool<Frame> {
             ? {}
             : { servername: target.host }),
         })
-      : netConnect({ ...target, noDelay: true });
+      : netConnect({
+          ...target,
+          noDelay: true,
+          // Plain TCP reads into one buffer of the pool instead of a new 64 KiB one per read and skip the stream
+          // machinery; the parser keeps views of what it is given, so each read is copied out (usually from
+          // Node's small-buffer pool) before the buffer is read into again.
+          onread: {
+            buffer: this.#readBuffer,
+            callback: (bytes: number, buffer: Uint8Array) => {
+              this.#onData(shard, connection, socket, Buffer.from(buffer.subarray(0, bytes)));
+              return true;
+            },
+          },
+        });
     if (tls) socket.setNoDelay(true);
     connection.socket = socket;
     connection.parser = this.#wire.createParser();
@@ -226,7 +254,7 @@ export class ShardPool<Frame> {
     socket.once(tls ? 'secureConnect' : 'connect', () => {
       connection.connected = true;
     });
-    socket.on('data', (chunk: Buffer) => this.#onData(shard, connection, socket, chunk));
+    if (tls) socket.on('data', (chunk: Buffer) => this.#onData(shard, connection, socket, chunk));
     socket.on('error', (error: Error) => this.#fail(shard, connection, socket, error.message));
     socket.on('close', () => this.#fail(shard, connection, socket, 'connection closed by the shard'));
   }
@@ -368,6 +396,7 @@ export class ShardPool<Frame> {
         address: shard.server.address,
         ...(shard.server.name === undefined ? {} : { name: shard.server.name }),
         weight: shard.server.weight,
+        tls: shard.tls !== undefined,
         live: this.distributor.isLive(shard.index),
         ejectedForMs: shard.ejectedUntil > 0 ? Math.max(0, Math.round(shard.ejectedUntil - now)) : 0,
         down: shard.downUntil > now,
