@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import {
   type ClientHttp2Stream,
@@ -32,6 +31,7 @@ import {
   isGrpc,
   parseGrpcTimeout,
 } from './grpc.js';
+import { newRequestId } from './headers.js';
 import { type RetryPolicy, type RetrySafety, retrySafety } from './retry.js';
 
 const {
@@ -298,7 +298,7 @@ function finishRequest(
   out['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${client}` : client;
   out['x-forwarded-proto'] ??= info.encrypted ? 'https' : 'http';
   if (info.authority) out['x-forwarded-host'] ??= info.authority;
-  const requestId = given ?? randomUUID();
+  const requestId = given ?? newRequestId();
   out['x-request-id'] = requestId;
   return {
     method: info.method,
