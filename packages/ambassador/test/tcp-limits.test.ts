@@ -138,7 +138,10 @@ clusters:
     while (!results.includes('closed') && results.length < 12) results.push((await ping(port)).result);
     expect(results).toEqual(['echo', 'echo', 'echo', 'echo', 'echo', 'echo', 'closed']);
     expect(
-      await metric(ambassador.admin, /ambassador_retries_total\{cluster="c",reason="connect-failure"\} (\d+)/),
+      await metric(
+        ambassador.admin,
+        /ambassador_retries_total\{cluster="c",reason="connect-failure"\} (\d+)/,
+      ),
     ).toBe(5);
   });
 });

@@ -170,7 +170,11 @@ export class Cluster extends EventEmitter<ClusterEvents> {
     tried: ReadonlySet<Endpoint> | undefined,
     replacing?: Lease,
   ): Lease | Refusal;
-  acquireConnection(key: string | undefined, tried?: ReadonlySet<Endpoint>, replacing?: Lease): Lease | Refusal {
+  acquireConnection(
+    key: string | undefined,
+    tried?: ReadonlySet<Endpoint>,
+    replacing?: Lease,
+  ): Lease | Refusal {
     return this.#acquire(key, tried, this.config.circuitBreaker.maxConnections, replacing);
   }
 
