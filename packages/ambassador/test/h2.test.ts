@@ -1,4 +1,10 @@
-import { createServer as createH2Server, type Http2Server, connect as h2connect } from 'node:http2';
+import {
+  constants,
+  createServer as createH2Server,
+  type Http2Server,
+  connect as h2connect,
+  type ServerHttp2Stream,
+} from 'node:http2';
 import { type AddressInfo, connect } from 'node:net';
 import { parseConfig } from '@sidecar-kit/core';
 import { request } from 'undici';
@@ -131,6 +137,65 @@ clusters: [{ name: h2, protocol: h2c, endpoints: ${JSON.stringify(addresses)} }]
     expect(h1.statusCode).toBe(200);
     expect(await h1.body.json()).toMatchObject({ path: '/plain', proto: 'http' });
   });
+
+  it.each([
+    ['a 503 answer', '503'],
+    ['a reset stream', 'reset'],
+  ])(
+    'counts the attempt a retry replaces in the retry budget: five concurrent requests failing with %s on every endpoint all get both retries',
+    async (_, reason) => {
+      // Every endpoint holds its streams until five are open (all requests in flight at once), then
+      // fails them all. budgetPercent 100 admits as many retries as requests in flight, so each
+      // failed attempt, still counted while its retry's lease is taken, gets its retry.
+      const concurrent = 5;
+      const held: ServerHttp2Stream[] = [];
+      let streams = 0;
+      let fallback: NodeJS.Timeout | undefined;
+      const fail = () => {
+        clearTimeout(fallback);
+        for (const stream of held.splice(0)) {
+          if (reason === '503') stream.respond({ ':status': 503 }, { endStream: true });
+          else stream.close(constants.NGHTTP2_INTERNAL_ERROR);
+        }
+      };
+      const addresses: string[] = [];
+      for (let i = 0; i < 3; i++) {
+        const server = createH2Server();
+        server.on('stream', (stream) => {
+          streams++;
+          stream.on('error', () => {});
+          held.push(stream);
+          clearTimeout(fallback);
+          // Without the fix a refused retry leaves fewer than five open: fail what came, later.
+          if (held.length === concurrent) fail();
+          else fallback = setTimeout(fail, 500);
+        });
+        await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+        h2Servers.push(server);
+        addresses.push(`127.0.0.1:${(server.address() as AddressInfo).port}`);
+      }
+      ambassador = await startAmbassador(`listeners: [{ name: web, listen: 127.0.0.1:0, cluster: h2 }]
+clusters:
+  - name: h2
+    protocol: h2c
+    endpoints: ${JSON.stringify(addresses)}
+    retries: { attempts: 2, on: ['503', reset], budgetPercent: 100 }`);
+      const port = ambassador.ports[0] as number;
+      const statuses = await Promise.all(
+        Array.from({ length: concurrent }, async () => {
+          const response = await request(`http://127.0.0.1:${port}/`);
+          await response.body.dump();
+          return response.statusCode;
+        }),
+      );
+      expect(statuses).toEqual(Array(concurrent).fill(reason === '503' ? 503 : 502));
+      expect(streams).toBe(concurrent * 3);
+      const metrics = await (await request(`${ambassador.admin}/metrics`)).body.text();
+      expect(metrics).toContain(
+        `ambassador_retries_total{cluster="h2",reason="${reason}"} ${concurrent * 2}`,
+      );
+    },
+  );
 
   it('tells HTTP/1.1 from h2c when the first bytes come one at a time', async () => {
     upstreams = await startUpstreams(1);

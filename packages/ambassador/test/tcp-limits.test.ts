@@ -119,4 +119,29 @@ clusters:
     for (let i = 0; i < 4 && (await retries()) === 3; i++) expect((await ping(port)).result).toBe('echo');
     expect(await retries()).toBe(4);
   });
+
+  it('counts the connection a retry replaces in the retry budget while its retry is admitted', async () => {
+    const live = await echoServer();
+    const dead = await deadPort();
+    // Round robin: the first connection goes to the live endpoint, every later one to the dead
+    // endpoint first and is retried on the live one, and stays a retry while open. With K open
+    // (K-1 retries), the next one's retry is admitted while K-1 < max(3, 0.7 × (K+1)): the failed
+    // connect counts among the K+1 in flight. Six connect; the seventh is refused.
+    ambassador =
+      await startAmbassador(`listeners: [{ name: t, listen: 127.0.0.1:0, protocol: tcp, cluster: c }]
+clusters:
+  - name: c
+    endpoints: ["127.0.0.1:${dead}", "127.0.0.1:${live.port}"]
+    retries: { attempts: 1, on: [connect-failure], budgetPercent: 70 }`);
+    const port = ambassador.ports[0] as number;
+    const results: string[] = [];
+    while (!results.includes('closed') && results.length < 12) results.push((await ping(port)).result);
+    expect(results).toEqual(['echo', 'echo', 'echo', 'echo', 'echo', 'echo', 'closed']);
+    expect(
+      await metric(
+        ambassador.admin,
+        /ambassador_retries_total\{cluster="c",reason="connect-failure"\} (\d+)/,
+      ),
+    ).toBe(5);
+  });
 });

@@ -162,12 +162,20 @@ export class Cluster extends EventEmitter<ClusterEvents> {
 
   /**
    * A lease for one connection (tcp): as `acquire`, but nothing queues for a connection, so the
-   * circuit breaker admits at most `maxConnections`.
+   * circuit breaker admits at most `maxConnections`; `replacing` as for `acquire`.
    */
   acquireConnection(key: string | undefined): Lease | CircuitOpenError | NoHealthyUpstreamError;
-  acquireConnection(key: string | undefined, tried: ReadonlySet<Endpoint> | undefined): Lease | Refusal;
-  acquireConnection(key: string | undefined, tried?: ReadonlySet<Endpoint>): Lease | Refusal {
-    return this.#acquire(key, tried, this.config.circuitBreaker.maxConnections);
+  acquireConnection(
+    key: string | undefined,
+    tried: ReadonlySet<Endpoint> | undefined,
+    replacing?: Lease,
+  ): Lease | Refusal;
+  acquireConnection(
+    key: string | undefined,
+    tried?: ReadonlySet<Endpoint>,
+    replacing?: Lease,
+  ): Lease | Refusal {
+    return this.#acquire(key, tried, this.config.circuitBreaker.maxConnections, replacing);
   }
 
   #acquire(

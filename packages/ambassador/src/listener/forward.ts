@@ -19,6 +19,13 @@ import {
 import { hasBody, responseHeaders } from './headers.js';
 import type { AttemptHandler } from './retry.js';
 
+const FORWARD_HANDLER = Symbol('forward handler');
+type ForwardedResponse = ServerResponse & { [FORWARD_HANDLER]?: ForwardHandler };
+
+function onClientResponseClose(this: ServerResponse): void {
+  (this as ForwardedResponse)[FORWARD_HANDLER]?.responseClosed();
+}
+
 /** What every forwarded request of one listener shares. */
 export interface ForwardContext {
   readonly cluster: Cluster;
@@ -60,12 +67,17 @@ export class ForwardHandler implements AttemptHandler {
     this.#response = response;
     this.#path = path;
     this.#requestId = requestId;
-    // 'close' fires once: on() spares the wrapper once() would allocate per request.
-    response.on('close', () => {
-      clearTimeout(this.#bodyWatch);
-      context.closed();
-      if (!response.writableFinished) this.#controller?.abort(new ClientClosedError());
-    });
+    // One shared listener (the handler rides on the response) rather than a closure per request;
+    // 'close' fires once, and on() spares the wrapper once() would allocate.
+    (response as ForwardedResponse)[FORWARD_HANDLER] = this;
+    response.on('close', onClientResponseClose);
+  }
+
+  /** The client response closed: finished, or the client went away. */
+  responseClosed(): void {
+    clearTimeout(this.#bodyWatch);
+    this.#context.closed();
+    if (!this.#response.writableFinished) this.#controller?.abort(new ClientClosedError());
   }
 
   /**

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import {
   type ClientHttp2Stream,
@@ -32,6 +31,7 @@ import {
   isGrpc,
   parseGrpcTimeout,
 } from './grpc.js';
+import { newRequestId } from './headers.js';
 import { type RetryPolicy, type RetrySafety, retrySafety } from './retry.js';
 
 const {
@@ -298,7 +298,7 @@ function finishRequest(
   out['x-forwarded-for'] = forwardedFor ? `${forwardedFor}, ${client}` : client;
   out['x-forwarded-proto'] ??= info.encrypted ? 'https' : 'http';
   if (info.authority) out['x-forwarded-host'] ??= info.authority;
-  const requestId = given ?? randomUUID();
+  const requestId = given ?? newRequestId();
   out['x-request-id'] = requestId;
   return {
     method: info.method,
@@ -518,35 +518,43 @@ export class Call {
     const endStream = (flags & NGHTTP2_FLAG_END_STREAM) !== 0;
     const lease = this.#lease as Lease;
     const { policy, cluster } = this.#context;
+    // A retriable answer is reported before the retry's lease is asked for (an ejection it causes
+    // applies to the retry's pick), and only once, whether or not the retry is admitted.
+    let reported = false;
     if (this.#request.grpc && endStream) {
       const code = grpcStatusOf(headers);
       if (
         code !== undefined &&
         this.#grpcOn.has(code) &&
         this.#replayable &&
-        this.#retries < cluster.config.retries.attempts &&
-        this.#retry(lease, String(code), () => lease.answeredGrpc(status, code))
-      )
-        return;
+        this.#retries < cluster.config.retries.attempts
+      ) {
+        lease.answeredGrpc(status, code);
+        reported = true;
+        if (this.#retry(lease, String(code))) return;
+      }
     } else if (
       !this.#request.grpc &&
       status >= 500 &&
-      policy.retriesStatus(status, this.#retries, this.#safety()) &&
-      this.#retry(lease, String(status), () => lease.answered(status))
+      policy.retriesStatus(status, this.#retries, this.#safety())
     ) {
-      stream.close(NGHTTP2_CANCEL);
-      return;
+      lease.answered(status);
+      reported = true;
+      if (this.#retry(lease, String(status))) {
+        stream.close(NGHTTP2_CANCEL);
+        return;
+      }
     }
     this.#status = status;
     this.#responded = true;
     this.#kept = [];
-    if (!this.#request.grpc) lease.answered(status);
+    if (!this.#request.grpc && !reported) lease.answered(status);
     this.#down.respond(status, responseHeaders(headers), endStream);
     if (endStream) {
       // Trailers-only (gRPC) or a bodiless answer: the call is complete with its head.
       if (this.#request.grpc) {
         this.#grpcStatus = grpcStatusOf(headers) ?? grpcFromHttp(status);
-        lease.answeredGrpc(status, this.#grpcStatus);
+        if (!reported) lease.answeredGrpc(status, this.#grpcStatus);
       }
       lease.release();
       this.#upstream = undefined;
@@ -555,13 +563,16 @@ export class Call {
     }
   }
 
-  /** Takes a lease for another attempt; false when the cluster refuses one (the answer stands). */
-  #retry(current: Lease, reason: string, report: () => void): boolean {
+  /**
+   * Takes a lease for another attempt and then releases the failed one (reported already), so that
+   * the retry budget still counts this request; false when the cluster refuses one (the answer
+   * stands, and `current` is still held).
+   */
+  #retry(current: Lease, reason: string): boolean {
     this.#tried ??= new Set();
     this.#tried.add(current.endpoint);
-    const next = this.#context.cluster.acquire(this.#request.hashKey, this.#tried);
+    const next = this.#context.cluster.acquire(this.#request.hashKey, this.#tried, current);
     if (!(next instanceof Lease)) return false;
-    report();
     current.release();
     this.#upstream = undefined;
     this.#down.body?.pause();
@@ -601,13 +612,15 @@ export class Call {
       return;
     }
     // A refused stream was not processed: no fault of the endpoint (GOAWAY, stream limit).
-    lease.release(refused ? undefined : failure);
+    // Reported while the lease is held, released once a retry's lease is taken (or refused).
+    if (!refused) lease.failed(failure);
     if (
       !this.#responded &&
       this.#context.policy.retriesFailure(failure, this.#retries, this.#safety()) &&
-      this.#retry(lease, failure.kind, () => {})
+      this.#retry(lease, failure.kind)
     )
       return;
+    lease.release();
     if (!this.#responded) {
       this.#context.logger.warn(
         { endpoint: this.#endpoint?.address, error: failure.message, requestId: this.#request.requestId },

@@ -1,5 +1,26 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+
+let requestIdPrefix = '';
+let requestIdCounter = 0;
+/** The counter's 12 hex digits; the prefix is drawn anew when they run out. */
+const REQUEST_ID_COUNTER_LIMIT = 2 ** 48;
+
+/**
+ * A generated x-request-id: UUID-shaped (8-4-4-4-12 hex), a random prefix of 74 bits drawn once
+ * per process followed by a 48-bit counter, so unique within a process and, with overwhelming
+ * probability, across processes. randomUUID per request cost about 1% of the HTTP path's CPU.
+ */
+export function newRequestId(): string {
+  if (requestIdPrefix === '' || requestIdCounter >= REQUEST_ID_COUNTER_LIMIT) {
+    const hex = randomBytes(16).toString('hex');
+    const variant = ((Number.parseInt(hex[16] as string, 16) & 0x3) | 0x8).toString(16);
+    requestIdPrefix = `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-`;
+    requestIdCounter = 0;
+  }
+  const counter = (requestIdCounter++).toString(16);
+  return requestIdPrefix + '000000000000'.slice(counter.length) + counter;
+}
 
 /** Headers that describe one connection, not the message (RFC 9110 §7.6.1), plus ones undici manages. */
 const HOP_BY_HOP = new Set([
@@ -89,7 +110,7 @@ export function forwardHeaders(
     );
   if (!sawHost && host) headers.push('x-forwarded-host', host);
   if (requestId === undefined) {
-    requestId = randomUUID();
+    requestId = newRequestId();
     headers.push('x-request-id', requestId);
   }
   return { headers, requestId, hostHeaders };

@@ -220,18 +220,19 @@ export class HttpListener implements Component {
     }
     const method = request.method ?? 'GET';
     const key = this.#hashKey(request);
-    const send = (body: Buffer | IncomingMessage | null) =>
+    if (!hasBody(request)) {
+      const options = { path, method, headers, body: null };
+      new RetryHandler(this.#retryContext, forward, options, key, retrySafety(method, 'none')).dispatch();
+      return;
+    }
+    const send = (body: Buffer | IncomingMessage) =>
       new RetryHandler(
         this.#retryContext,
         forward,
         { path, method, headers, body },
         key,
-        retrySafety(method, body === null ? 'none' : body === request ? 'streamed' : 'held'),
+        retrySafety(method, body === request ? 'streamed' : 'held'),
       ).dispatch();
-    if (!hasBody(request)) {
-      send(null);
-      return;
-    }
     forward.watchBody(this.#config.requestBodyIdleTimeoutMs);
     // A body that fits the buffers is held whole, so a failed attempt can be replayed on another endpoint.
     const length = declaredLength(request);

@@ -195,18 +195,25 @@ export class TcpListener implements Component {
         return;
       }
       const failure = new UpstreamConnectError(error.message, { cause: error });
-      lease.release(failure);
-      if (client.destroyed) return;
+      // Reported first (an ejection it causes applies to the retry's pick), released once the
+      // retry's lease is taken (the retry budget still counts this connection).
+      lease.failed(failure);
+      if (client.destroyed) {
+        lease.release();
+        return;
+      }
       if (this.#retryPolicy.retriesFailure(failure, retries, 'unsent-only')) {
         const retried = tried ?? new Set();
         retried.add(endpoint);
-        const next = cluster.acquireConnection(this.#hashKey(client), retried);
+        const next = cluster.acquireConnection(this.#hashKey(client), retried, lease);
+        lease.release();
         if (next instanceof Lease) {
           this.#metrics.retries.labels(cluster.name, failure.kind).inc();
           this.#connectUpstream(connection, next, retries + 1, retried);
           return;
         }
       }
+      lease.release();
       this.#logger.warn({ endpoint: endpoint.address, error: error.message }, 'upstream connect failed');
       this.#refuse(client, 'upstream_connect_failure');
     });
