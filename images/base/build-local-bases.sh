@@ -49,6 +49,8 @@ RUNTIME_IMAGE=$PREFIX/node-runtime:$NODE_MAJOR
 BUILDER_IMAGE=$PREFIX/node-builder:$NODE_MAJOR
 BUSYBOX=${BUSYBOX:-/bin/busybox}
 
+# shellcheck source=images/base/rootfs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/rootfs.sh"
 log() { printf 'build-local-bases: %s\n' "$*" >&2; }
 die() { printf 'build-local-bases: %s\n' "$*" >&2; exit 1; }
 
@@ -111,14 +113,10 @@ trap 'rm -rf "$work"' EXIT
 
 # Files every image gets: node's shared libraries, CA bundle, passwd/group, nsswitch, /tmp.
 common_rootfs() {
-  local root=$1 lib
+  local root=$1
   mkdir -p "$root/etc/ssl/certs" "$root/tmp" "$root/usr/bin"
   chmod 1777 "$root/tmp"
-  # ldd prints "name => /path (addr)" or "/path (addr)"; linux-vdso has no file.
-  while read -r lib; do
-    mkdir -p "$root$(dirname "$lib")"
-    cp -L "$lib" "$root$lib"
-  done < <(ldd "$NODE_BIN" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\//) print $i }' | sort -u)
+  copy_libraries "$root" "$NODE_BIN"
   cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/certs/ca-certificates.crt"
   printf 'hosts: files dns\n' >"$root/etc/nsswitch.conf"
 }
@@ -188,12 +186,7 @@ if ((need_builder)); then
   cp -a "$npm_pkg" "$root/usr/local/lib/node_modules/npm"
   ln -s ../lib/node_modules/npm/bin/npm-cli.js "$root/usr/local/bin/npm"
   ln -s ../lib/node_modules/npm/bin/npx-cli.js "$root/usr/local/bin/npx"
-  cp "$BUSYBOX" "$root/bin/busybox"
-  while read -r applet; do
-    [[ -e $root/$applet || -L $root/$applet ]] && continue
-    mkdir -p "$root/$(dirname "$applet")"
-    ln -s /bin/busybox "$root/$applet"
-  done < <("$BUSYBOX" --list-full)
+  install_busybox "$root" "$BUSYBOX"
   cat >"$root/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/bin/sh
 nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin

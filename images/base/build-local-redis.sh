@@ -14,7 +14,7 @@
 # It writes nothing outside /data, and with `--save ''` (appendonly is off by default) nothing
 # at all: it runs on a read-only root filesystem.
 #
-# The image carries a label with the sha256 of the redis binary and of this script: it is rebuilt
+# The image carries a label with the sha256 of the redis binaries and of these scripts: it is rebuilt
 # only when either changed (or with --force). Needs: podman, ldd, redis-server, redis-cli,
 # busybox-static.
 set -euo pipefail
@@ -37,6 +37,8 @@ for arg in "$@"; do
   esac
 done
 
+# shellcheck source=images/base/rootfs.sh
+. "$(dirname "${BASH_SOURCE[0]}")/rootfs.sh"
 log() { printf 'build-local-redis: %s\n' "$*" >&2; }
 die() { printf 'build-local-redis: %s\n' "$*" >&2; exit 1; }
 
@@ -55,7 +57,7 @@ version=$("$REDIS_SERVER" --version | sed -n 's/.* v=\([0-9.]*\).*/\1/p')
 [[ -n $version ]] || die "cannot read the version of $REDIS_SERVER"
 PREFIX=${IMAGE_PREFIX:-localhost/sidecar-kit}
 IMAGE=$PREFIX/redis:${version%%.*}
-inputs=$(cat "$(readlink -f "$REDIS_SERVER")" "$(readlink -f "$REDIS_CLI")" "$0" | sha256sum | cut -d' ' -f1)
+inputs=$(cat "$(readlink -f "$REDIS_SERVER")" "$(readlink -f "$REDIS_CLI")" "$0" "$(dirname "$0")/rootfs.sh" | sha256sum | cut -d' ' -f1)
 
 if ((!force)) && podman image exists "$IMAGE" &&
   [[ $(podman image inspect "$IMAGE" --format '{{index .Labels "sidecar-kit.inputs-sha256"}}') == "$inputs" ]]; then
@@ -72,17 +74,8 @@ chmod 1777 "$root/tmp"
 # cp -L: Debian's redis-server is a symlink to redis-check-rdb, and redis picks its mode from argv[0].
 cp -L "$REDIS_SERVER" "$root/usr/bin/redis-server"
 cp -L "$REDIS_CLI" "$root/usr/bin/redis-cli"
-# ldd prints "name => /path (addr)" or "/path (addr)" (and "/file:" above each file's list); linux-vdso has no file.
-while read -r lib; do
-  mkdir -p "$root$(dirname "$lib")"
-  cp -L "$lib" "$root$lib"
-done < <(ldd "$REDIS_SERVER" "$REDIS_CLI" | awk '{ for (i = 1; i <= NF; i++) if ($i ~ /^\// && $i !~ /:$/) print $i }' | sort -u)
-cp "$BUSYBOX" "$root/bin/busybox"
-while read -r applet; do
-  [[ -e $root/$applet || -L $root/$applet ]] && continue
-  mkdir -p "$root/$(dirname "$applet")"
-  ln -s /bin/busybox "$root/$applet"
-done < <("$BUSYBOX" --list-full)
+copy_libraries "$root" "$REDIS_SERVER" "$REDIS_CLI"
+install_busybox "$root" "$BUSYBOX"
 cat >"$root/etc/passwd" <<'EOF'
 root:x:0:0:root:/root:/sbin/nologin
 redis:x:999:999:redis:/data:/sbin/nologin
