@@ -2,7 +2,6 @@
  * Per-shard TLS: one cluster with a TLS-only redis-server shard and a plain one, against real redis-servers on
  * 127.0.0.1. A `servers:` entry's own `tls` replaces the cluster's; `tls: false` makes one shard plain.
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,10 +12,11 @@ import {
   HOST,
   RawClient,
   redisServer,
-  ServerProcess,
+  type ServerProcess,
   type ShardedAmbassador,
   startSharded,
-  uniquePort,
+  tlsRedisServer,
+  writeTestCertificates,
 } from './sharded-support.js';
 
 let dir = '';
@@ -40,24 +40,8 @@ function keysByShard(): [string, string] {
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'redis-shard-tls-'));
-  execFileSync('bash', [
-    '-c',
-    `set -e; cd "${dir}"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=sidecar-kit-test-ca 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=redis 2>/dev/null
-printf 'subjectAltName=DNS:redis.test,IP:127.0.0.1\\n' > server.ext
-openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile server.ext 2>/dev/null`,
-  ]);
-  // TLS only (--port 0): a plain connection to it gets nowhere.
-  secure = new ServerProcess(await uniquePort(), (port) => [
-    'redis-server',
-    [
-      ...['--port', '0', '--tls-port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no'],
-      ...['--tls-cert-file', join(dir, 'server.crt'), '--tls-key-file', join(dir, 'server.key')],
-      ...['--tls-ca-cert-file', join(dir, 'ca.crt'), '--tls-auth-clients', 'no'],
-    ],
-  ]);
-  await secure.start();
+  // TLS only: a plain connection to it gets nowhere.
+  secure = await tlsRedisServer(writeTestCertificates(dir));
   plain = await redisServer();
   specs = [`${HOST}:${secure.port}:1 secure`, `${HOST}:${plain.port}:1 plain`];
   const ca = join(dir, 'ca.crt');

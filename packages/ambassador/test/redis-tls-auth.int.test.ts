@@ -1,7 +1,6 @@
 /**
  * Shard TLS and shard AUTH against a real redis-server with TLS and requirepass (127.0.0.1 only).
  */
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,10 +9,11 @@ import { encodeRespCommand, type RespReply, RespReplyParser } from '../src/proto
 import {
   HOST,
   RawClient,
-  ServerProcess,
+  type ServerProcess,
   type ShardedAmbassador,
   startSharded,
-  uniquePort,
+  tlsRedisServer,
+  writeTestCertificates,
 } from './sharded-support.js';
 
 let dir = '';
@@ -24,23 +24,7 @@ const text = (reply: RespReply | undefined) => reply?.raw.toString('latin1') ?? 
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'redis-tls-'));
-  execFileSync('bash', [
-    '-c',
-    `set -e; cd "${dir}"
-openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=sidecar-kit-test-ca 2>/dev/null
-openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=redis 2>/dev/null
-printf 'subjectAltName=DNS:redis.test,IP:127.0.0.1\\n' > server.ext
-openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile server.ext 2>/dev/null`,
-  ]);
-  shard = new ServerProcess(await uniquePort(), (port) => [
-    'redis-server',
-    [
-      ...['--port', '0', '--tls-port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no'],
-      ...['--tls-cert-file', join(dir, 'server.crt'), '--tls-key-file', join(dir, 'server.key')],
-      ...['--tls-ca-cert-file', join(dir, 'ca.crt'), '--tls-auth-clients', 'no', '--requirepass', 'shard-pw'],
-    ],
-  ]);
-  await shard.start();
+  shard = await tlsRedisServer(writeTestCertificates(dir), ['--requirepass', 'shard-pw']);
   const servers = `["${HOST}:${shard.port}:1 secure"]`;
   ambassador = await startSharded(`
 listeners:

@@ -1,5 +1,5 @@
 /** Shared pieces of the redis/memcached listener integration tests: real servers, an ambassador, raw clients. */
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -70,6 +70,36 @@ export async function redisServer(): Promise<ServerProcess> {
   const server = new ServerProcess(await uniquePort(), (port) => [
     'redis-server',
     ['--port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no'],
+  ]);
+  await server.start();
+  return server;
+}
+
+/** A CA and a server certificate for redis.test and 127.0.0.1 (openssl), written into `dir`. */
+export function writeTestCertificates(dir: string): { ca: string; cert: string; key: string } {
+  execFileSync('bash', [
+    '-c',
+    `set -e; cd "${dir}"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=sidecar-kit-test-ca 2>/dev/null
+openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj /CN=redis 2>/dev/null
+printf 'subjectAltName=DNS:redis.test,IP:127.0.0.1\\n' > server.ext
+openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out server.crt -days 1 -extfile server.ext 2>/dev/null`,
+  ]);
+  return { ca: join(dir, 'ca.crt'), cert: join(dir, 'server.crt'), key: join(dir, 'server.key') };
+}
+
+/** A redis-server that speaks TLS only (`--port 0`: a plain connection gets nowhere), started. */
+export async function tlsRedisServer(
+  certificates: { ca: string; cert: string; key: string },
+  extraArgs: string[] = [],
+): Promise<ServerProcess> {
+  const server = new ServerProcess(await uniquePort(), (port) => [
+    'redis-server',
+    [
+      ...['--port', '0', '--tls-port', String(port), '--bind', HOST, '--save', '', '--appendonly', 'no'],
+      ...['--tls-cert-file', certificates.cert, '--tls-key-file', certificates.key],
+      ...['--tls-ca-cert-file', certificates.ca, '--tls-auth-clients', 'no', ...extraArgs],
+    ],
   ]);
   await server.start();
   return server;
