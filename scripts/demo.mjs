@@ -20,6 +20,10 @@ function run(name, args, env = {}) {
     cwd: root,
     env: { ...process.env, DEMO_DIR: work, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: Ctrl-C in the terminal reaches only this script, which then stops the
+    // app first and the sidecars after it. Otherwise every child got that SIGINT too, and the
+    // SIGTERM that follows was a second signal: the sidecars exited at once, with code 1.
+    detached: true,
   });
   const prefix = `\x1b[${color}m${name.padEnd(16)}\x1b[0m| `;
   for (const stream of [child.stdout, child.stderr]) {
@@ -147,6 +151,11 @@ async function stop() {
   );
   process.exit(failed.length ? 1 : 0);
 }
+// Detached children do not die with this script's process group: never leave one behind.
+process.on('exit', () => {
+  for (const { child } of children)
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
 process.on('SIGINT', stop);
 process.on('SIGTERM', stop);
 if (process.env.DEMO_DURATION_MS) setTimeout(stop, Number(process.env.DEMO_DURATION_MS));
