@@ -1,5 +1,5 @@
 // Shared by the bench scripts: free ports and child processes that are all stopped at the end.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer } from 'node:net';
 
@@ -53,16 +53,29 @@ export function cpuSeconds(pid) {
   }
 }
 
-/** CPU seconds used so far by a process and all its descendants (Linux /proc). */
-export function treeCpuSeconds(pid) {
-  let seconds = cpuSeconds(pid);
+/** The pids of a process's children (Linux /proc); none once it is gone. */
+export function childPids(pid) {
+  const pids = [];
   try {
     for (const task of readdirSync(`/proc/${pid}/task`)) {
       const children = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-      for (const child of children ? children.split(' ') : []) seconds += treeCpuSeconds(Number(child));
+      if (children) pids.push(...children.split(' ').map(Number));
     }
   } catch {
     // the process is gone
   }
+  return pids;
+}
+
+/** Sets the CPUs a process, all its threads and all its descendants may run on (taskset, util-linux). */
+export function pinTree(pid, cpus) {
+  execFileSync('taskset', ['-a', '-p', '-c', cpus, String(pid)], { stdio: 'ignore' });
+  for (const child of childPids(pid)) pinTree(child, cpus);
+}
+
+/** CPU seconds used so far by a process and all its descendants (Linux /proc). */
+export function treeCpuSeconds(pid) {
+  let seconds = cpuSeconds(pid);
+  for (const child of childPids(pid)) seconds += treeCpuSeconds(child);
   return seconds;
 }
