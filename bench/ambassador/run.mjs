@@ -482,16 +482,25 @@ instead of a timer per socket that Node re-arms on every read and write.
 undici stays the data path: it is the fastest Node option measured here, well ahead of
 node-http-proxy, which is also unmaintained.
 Against the bare \`node:http\` + undici proxy (issue 12's CPU aim), strace shows both make the same
-system calls per request (one \`writev\` to the client, one \`write\` upstream, two reads), so the
-difference is JavaScript: mostly garbage collection of the per-request objects (the retry layer,
-the lease, the forward handler) and undici validating and serialising the four headers the
-ambassador adds (X-Forwarded-For/-Proto/-Host, x-request-id). Measured and removed: a
-\`randomUUID\` per request (about 1% of CPU; request ids are now a per-process random prefix and a
-counter), a \`'close'\` closure per response, \`Server.address()\` per request (3%). Measured and
-not a cost: the h2c sniffing in front of HTTP/1.1 listeners (once per connection; \`http2: false\`
-made no difference), the metrics (plain numbers on the data path, read at scrape time). The 2x
-node-http-proxy aim is out of reach for any node:http + undici proxy on this machine: the bare one,
-with no features at all, reaches ${ratio(results.bare.rps, results.httpProxy.rps)} of node-http-proxy's req/s (${ratio(results.bare.perCpu, results.httpProxy.perCpu)} per CPU-second), the ambassador ${ratio(single.rps, results.httpProxy.rps)} (${ratio(single.perCpu, results.httpProxy.perCpu)}).
+system calls per request (one \`writev\` to the client, one \`write\` upstream, two reads). On this VM
+those system calls are most of a request's cost: a differential CPU profile (2026-12-03, each proxy
+pinned, 12 s of wrk -c32) put the busy time per request at 147 µs for the ambassador and 145 µs for
+the bare proxy sending the same four headers, of which \`writev\` and the upstream \`write\` took
+48 µs and 57 µs (their cost moves more between runs than the whole of the ambassador's own
+JavaScript, about 5 µs: the retry layer, the lease, the forward handler, the header filter). The
+pinned table splits the rest: the four headers the ambassador adds (X-Forwarded-For/-Proto/-Host,
+x-request-id), which undici validates and serialises and the kernel carries, and everything else.
+Measured and removed earlier: a \`randomUUID\` per request (about 1% of CPU; request ids are now a
+per-process random prefix and a counter), a \`'close'\` closure per response, \`Server.address()\`
+per request (3%). Measured and not a cost: the h2c sniffing in front of HTTP/1.1 listeners (once per
+connection; \`http2: false\` made no difference), the metrics (plain numbers on the data path, read
+at scrape time). The 2x node-http-proxy aim is at the edge of what any node:http + undici proxy
+reaches on this machine: the bare one, with no features at all, reaches ${bareOverHttpProxy.toFixed(2)}x
+node-http-proxy's req/s pinned (${ratio(results.bare.rps, results.httpProxy.rps)} unpinned), the
+ambassador ${overHttpProxy.toFixed(2)}x (${ratio(single.rps, results.httpProxy.rps)}). The added latency at ${RATE} req/s is
+measured unpinned, each proxy in turn for ${LATENCY_SECONDS} s: on this shared 2-vCPU VM it moves
+with CPU steal from run to run (the table shows HAProxy and the bare Node proxy beside the
+ambassador, all measured the same way), so compare within the table rather than with the aim alone.
 
 Latency at a fixed ${RATE} req/s (well below saturation), and what each proxy adds over direct (a negative value: the direct run's own tail was worse, noise at the millisecond scale on this shared VM):
 

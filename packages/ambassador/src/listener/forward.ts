@@ -75,7 +75,7 @@ export class ForwardHandler implements AttemptHandler {
 
   /** The client response closed: finished, or the client went away. */
   responseClosed(): void {
-    clearTimeout(this.#bodyWatch);
+    if (this.#bodyWatch) clearTimeout(this.#bodyWatch);
     this.#context.closed();
     if (!this.#response.writableFinished) this.#controller?.abort(new ClientClosedError());
   }
