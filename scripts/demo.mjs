@@ -14,7 +14,8 @@ mkdirSync(join(work, 'state'), { recursive: true });
 
 const children = [];
 const colors = [36, 33, 35, 32, 34, 31];
-function run(name, args, env = {}) {
+/** `ready` resolves once the child logs that it is up (or has exited). */
+function run(name, args, env = {}, readyLine = `"msg":"${name} started"`) {
   const color = colors[children.length % colors.length];
   const child = spawn(process.execPath, args, {
     cwd: root,
@@ -26,20 +27,24 @@ function run(name, args, env = {}) {
     detached: true,
   });
   const prefix = `\x1b[${color}m${name.padEnd(16)}\x1b[0m| `;
+  let up;
+  const ready = new Promise((resolve) => (up = resolve));
   for (const stream of [child.stdout, child.stderr]) {
     let rest = '';
     stream.on('data', (chunk) => {
       rest += chunk.toString();
       const lines = rest.split('\n');
       rest = lines.pop() ?? '';
+      if (lines.some((line) => line.includes(readyLine))) up();
       for (const line of lines)
         process.stdout.write(`${prefix}${line.length > 300 ? `${line.slice(0, 300)}...` : line}\n`);
     });
   }
   child.on('exit', (code, signal) => {
+    up();
     process.stdout.write(`${prefix}exited (${signal ?? `code ${code}`})\n`);
   });
-  children.push({ name, child });
+  children.push({ name, child, ready });
   return child;
 }
 
@@ -49,17 +54,28 @@ const app = {
   LOG_INTERVAL_MS: '2000',
   UPSTREAM_URL: 'http://127.0.0.1:15001/',
 };
-run('app', ['packages/demo-app/bin/demo-app.js'], { ...app, INSTANCE: 'app' });
-run('upstream-1', ['packages/demo-app/bin/demo-app.js'], {
-  PORT: '8081',
-  INSTANCE: 'upstream-1',
-  LOG_INTERVAL_MS: '0',
-});
-run('upstream-2', ['packages/demo-app/bin/demo-app.js'], {
-  PORT: '8082',
-  INSTANCE: 'upstream-2',
-  LOG_INTERVAL_MS: '0',
-});
+const appReady = '"msg":"demo-app listening"';
+run('app', ['packages/demo-app/bin/demo-app.js'], { ...app, INSTANCE: 'app' }, appReady);
+run(
+  'upstream-1',
+  ['packages/demo-app/bin/demo-app.js'],
+  {
+    PORT: '8081',
+    INSTANCE: 'upstream-1',
+    LOG_INTERVAL_MS: '0',
+  },
+  appReady,
+);
+run(
+  'upstream-2',
+  ['packages/demo-app/bin/demo-app.js'],
+  {
+    PORT: '8082',
+    INSTANCE: 'upstream-2',
+    LOG_INTERVAL_MS: '0',
+  },
+  appReady,
+);
 
 const joined = [];
 for (const file of readdirSync(join(root, 'examples/demo'))
@@ -87,13 +103,17 @@ if (joined.includes('metrics-adapter')) {
   open.push(['metrics from JSON', 'http://127.0.0.1:9102/metrics']);
   open.push(['flip the app unready', 'http://127.0.0.1:8080/admin/ready?value=0  (and ?value=1)']);
 }
-setTimeout(() => {
+// The banner once every process is up (a sidecar on a slow machine may take a few seconds).
+Promise.race([
+  Promise.all(children.map(({ ready }) => ready)),
+  new Promise((resolve) => setTimeout(resolve, 60_000)),
+]).then(() => {
   process.stdout.write(
     `\nsidecar-kit demo: app + ${joined.length ? joined.join(', ') : 'no sidecars yet'}; state in ${work}\n`,
   );
   for (const [what, url] of open) process.stdout.write(`  ${what.padEnd(32)} ${url}\n`);
   process.stdout.write('Ctrl-C stops everything.\n\n');
-}, 1500);
+});
 
 // What is flowing: every 5 s the app makes a call through the ambassador, and the demo prints
 // lines written vs shipped, which replica answered, and the health the adapter computes.

@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-import { runCli } from '@sidecar-kit/core';
-import { definition } from '../dist/index.js';
+// startCli's module is tiny: a SIGTERM while the rest loads exits 0 instead of killing the process.
+import { startCli } from '@sidecar-kit/core/start';
 
-await runCli(definition);
+await startCli(() => import('../dist/index.js'));

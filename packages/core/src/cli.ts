@@ -39,7 +39,8 @@ ${definition.help ? `\n${definition.help}\n` : ''}`;
 }
 
 /**
- * The whole command line of a sidecar: a bin file is `runCli(definition)`.
+ * The whole command line of a sidecar: a bin file is `runCli(definition)`, or `startCli` (start.ts)
+ * around it to handle signals while the modules load.
  * User mistakes print one line naming the file and field and exit 2, never a stack trace.
  */
 export async function runCli<S extends z.ZodType<RuntimeSections, unknown>>(
