@@ -245,44 +245,38 @@ proxy.on('error', (error, req, res) => { res.writeHead?.(502); res.end(); });
 http.createServer((req, res) => proxy.web(req, res)).listen(${ports.httpProxy}, '127.0.0.1');`,
 );
 processes.httpProxy = start(NODE, [join(work, 'http-proxy.cjs')]);
-writeFileSync(
-  join(work, 'bare-undici.mjs'),
-  `import http from 'node:http';
-import { Pool } from ${JSON.stringify(join(root, 'node_modules/undici/index.js'))};
-const pool = new Pool('http://127.0.0.1:${ports.upstream}', { connections: 256 });
-http.createServer((req, res) => {
-  pool.dispatch({ path: req.url, method: req.method, headers: { host: req.headers.host }, body: null }, {
-    onRequestStart() {},
-    onResponseStart(c, status, headers) { delete headers.connection; delete headers['keep-alive']; res.writeHead(status, headers); },
-    onResponseData(c, chunk) { res.write(chunk); },
-    onResponseEnd() { res.end(); },
-    onResponseError(c, error) { res.destroy(error); },
-  });
-}).listen(${ports.bare}, '127.0.0.1');`,
-);
-processes.bare = start(NODE, [join(work, 'bare-undici.mjs')]);
-// The same bare proxy sending the four headers the ambassador adds (X-Forwarded-For/-Proto/-Host,
-// a generated x-request-id): what those headers cost in undici and on the wire, apart from the rest.
-writeFileSync(
-  join(work, 'bare-undici-headers.mjs'),
-  `import http from 'node:http';
+/**
+ * The smallest node:http + undici proxy, with no features; \`headers\` is the JavaScript expression
+ * (evaluated per request, \`req\` in scope, \`id\` a counter) of the headers it sends upstream.
+ */
+function startBareUndici(file, port, headers) {
+  writeFileSync(
+    join(work, file),
+    `import http from 'node:http';
 import { Pool } from ${JSON.stringify(join(root, 'node_modules/undici/index.js'))};
 const pool = new Pool('http://127.0.0.1:${ports.upstream}', { connections: 256 });
 let id = 0;
 http.createServer((req, res) => {
-  const host = req.headers.host;
-  const headers = ['host', host, 'x-forwarded-for', req.socket.remoteAddress, 'x-forwarded-proto', 'http',
-    'x-forwarded-host', host, 'x-request-id', '5f0c6a2e-1b7d-4c3a-9e21-' + (id++).toString(16).padStart(12, '0')];
-  pool.dispatch({ path: req.url, method: req.method, headers, body: null }, {
+  pool.dispatch({ path: req.url, method: req.method, headers: ${headers}, body: null }, {
     onRequestStart() {},
     onResponseStart(c, status, headers) { delete headers.connection; delete headers['keep-alive']; res.writeHead(status, headers); },
     onResponseData(c, chunk) { res.write(chunk); },
     onResponseEnd() { res.end(); },
     onResponseError(c, error) { res.destroy(error); },
   });
-}).listen(${ports.bareHeaders}, '127.0.0.1');`,
+}).listen(${port}, '127.0.0.1');`,
+  );
+  return start(NODE, [join(work, file)]);
+}
+processes.bare = startBareUndici('bare-undici.mjs', ports.bare, '{ host: req.headers.host }');
+// The same bare proxy sending the four headers the ambassador adds (X-Forwarded-For/-Proto/-Host,
+// a generated x-request-id): what those headers cost in undici and on the wire, apart from the rest.
+processes.bareHeaders = startBareUndici(
+  'bare-undici-headers.mjs',
+  ports.bareHeaders,
+  `['host', req.headers.host, 'x-forwarded-for', req.socket.remoteAddress, 'x-forwarded-proto', 'http',
+    'x-forwarded-host', req.headers.host, 'x-request-id', '5f0c6a2e-1b7d-4c3a-9e21-' + (id++).toString(16).padStart(12, '0')]`,
 );
-processes.bareHeaders = start(NODE, [join(work, 'bare-undici-headers.mjs')]);
 // The plain way to pipe TCP in Node ('data' events and write() with backpressure, no features):
 // what the ambassador's tcp path is measured against inside Node.
 writeFileSync(
