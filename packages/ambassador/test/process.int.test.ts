@@ -144,6 +144,7 @@ admin: { listen: 127.0.0.1:0 }
     });
     const accessLines = () =>
       output
+        .slice(0, output.lastIndexOf('\n') + 1) // a line still being written is read next time
         .split('\n')
         .filter((line) => line.includes('"access":true'))
         .map((line) => JSON.parse(line) as Record<string, unknown>);

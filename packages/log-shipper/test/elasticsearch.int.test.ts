@@ -251,7 +251,8 @@ describe('log-shipper -> a real Elasticsearch', () => {
     await until('two documents', async () => (await count(`${index}-*`)) === 2, 60_000);
     const deadLetters = await until('a dead letter', () => {
       const file = join(dir, 'dead-letter.ndjson');
-      return existsSync(file) ? readFileSync(file, 'utf8').trim().split('\n') : undefined;
+      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
+      return text.endsWith('\n') ? text.trim().split('\n') : undefined; // wait for a whole line
     });
     return deadLetters.map((text) => JSON.parse(text) as DeadLetter);
   }

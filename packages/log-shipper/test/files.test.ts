@@ -3,7 +3,6 @@ import {
   appendFileSync,
   copyFileSync,
   mkdirSync,
-  readFileSync,
   renameSync,
   symlinkSync,
   unlinkSync,
@@ -11,7 +10,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningShipper, sleep, startShipper, until, workDir } from './helpers.js';
+import { type RunningShipper, shippedDocs, sleep, startShipper, until, workDir } from './helpers.js';
 
 const BIN = new URL('../bin/log-shipper.js', import.meta.url).pathname;
 
@@ -26,14 +25,7 @@ function config(dir: string, paths: string, extra = ''): string {
 }
 
 function messages(dir: string): string[] {
-  try {
-    return readFileSync(join(dir, 'out.ndjson'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => (JSON.parse(line) as { message: string }).message);
-  } catch {
-    return [];
-  }
+  return shippedDocs<{ message: string }>(dir).map((doc) => doc.message);
 }
 
 describe('files', () => {

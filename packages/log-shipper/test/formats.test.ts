@@ -1,7 +1,7 @@
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { appendFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningShipper, startShipper, until, workDir } from './helpers.js';
+import { type RunningShipper, shippedDocs, startShipper, until, workDir } from './helpers.js';
 
 let shipper: RunningShipper | undefined;
 afterEach(async () => {
@@ -21,16 +21,7 @@ function configFor(dir: string, input: string): string {
   return `inputs:\n  - paths: ["${dir}/logs/*.log"]\n${input}\nstate: { dir: ${dir}/state, flushMs: 50 }\nscanIntervalMs: 100\noutput:\n  type: file\n  file: { path: ${dir}/out.ndjson }\nadmin: { listen: 127.0.0.1:0 }\nlog: { level: warn }\n`;
 }
 
-function shipped(dir: string): Doc[] {
-  try {
-    return readFileSync(join(dir, 'out.ndjson'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => JSON.parse(line) as Doc);
-  } catch {
-    return [];
-  }
-}
+const shipped = (dir: string): Doc[] => shippedDocs<Doc>(dir);
 
 async function ship(format: string, lines: string, count: number, extra = ''): Promise<Doc[]> {
   const dir = workDir(format);

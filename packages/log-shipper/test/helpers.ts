@@ -81,8 +81,7 @@ export function startShipper(
     child,
     output: () => output,
     logLines: () =>
-      (output + logs)
-        .split('\n')
+      completeLines(output + logs)
         .filter((line) => line.startsWith('{"level"'))
         .map((line) => JSON.parse(line) as Record<string, unknown>),
     peakRssMiB: () => peak,
@@ -104,6 +103,29 @@ export function startShipper(
       return code;
     },
   };
+}
+
+/**
+ * The complete lines of a file or stream another process is still writing: a read can end
+ * inside a line the writer has not finished, so what follows the last newline is left for
+ * the next read.
+ */
+export function completeLines(text: string): string[] {
+  return text
+    .slice(0, text.lastIndexOf('\n') + 1)
+    .split('\n')
+    .filter(Boolean);
+}
+
+/** The documents the file output has written so far, each line parsed as JSON. */
+export function shippedDocs<T>(dir: string): T[] {
+  let text: string;
+  try {
+    text = readFileSync(join(dir, 'out.ndjson'), 'utf8');
+  } catch {
+    return [];
+  }
+  return completeLines(text).map((line) => JSON.parse(line) as T);
 }
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,7 +1,7 @@
 import { appendFileSync, mkdirSync, readFileSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningShipper, sleep, startShipper, until, workDir } from './helpers.js';
+import { type RunningShipper, shippedDocs, sleep, startShipper, until, workDir } from './helpers.js';
 
 let shipper: RunningShipper | undefined;
 afterEach(async () => {
@@ -19,19 +19,8 @@ function config(dir: string, paths: string, extra = '', format = 'raw'): string 
   return `inputs:\n  - paths: ["${paths}"]\n    format: ${format}\n${extra}state: { dir: ${dir}/state, flushMs: 50 }\nscanIntervalMs: 100\noutput:\n  type: file\n  file: { path: ${dir}/out.ndjson }\nadmin: { listen: 127.0.0.1:0 }\nlog: { level: warn }\n`;
 }
 
-/** Every output line must be valid JSON: a line that is not fails the test here. */
-function shipped(dir: string): Doc[] {
-  let text: string;
-  try {
-    text = readFileSync(join(dir, 'out.ndjson'), 'utf8');
-  } catch {
-    return [];
-  }
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => JSON.parse(line) as Doc);
-}
+/** Every complete output line must be valid JSON: a line that is not fails the test here. */
+const shipped = (dir: string): Doc[] => shippedDocs<Doc>(dir);
 
 const LONE_SURROGATE = /[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
 

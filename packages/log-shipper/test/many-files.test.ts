@@ -1,7 +1,7 @@
 import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type RunningShipper, startShipper, until, workDir } from './helpers.js';
+import { type RunningShipper, shippedDocs, startShipper, until, workDir } from './helpers.js';
 
 let shipper: RunningShipper | undefined;
 afterEach(async () => {
@@ -14,14 +14,7 @@ function config(dir: string, extra = ''): string {
 }
 
 function messages(dir: string): string[] {
-  try {
-    return readFileSync(join(dir, 'out.ndjson'), 'utf8')
-      .split('\n')
-      .filter(Boolean)
-      .map((line) => (JSON.parse(line) as { message: string }).message);
-  } catch {
-    return [];
-  }
+  return shippedDocs<{ message: string }>(dir).map((doc) => doc.message);
 }
 
 function writeFiles(dir: string, files: number, lines: number): Set<string> {
