@@ -8,12 +8,13 @@
 // BENCH_WRITE=0 to print without touching BENCHMARKS.md, BENCH_GRPC=0 to skip the HTTP/2 and gRPC
 // part (bench/ambassador/grpc.mjs: h2load and gRPC unary, needs nghttp2-client for h2load).
 // Then the redis sharding part (redis.mjs; alone: `node bench/ambassador/redis.mjs`; BENCH_REDIS=0
-// skips it). BENCH_PINNED_ROUNDS (20) and BENCH_PINNED_SECONDS (4): the pinned comparison of the
-// Node proxies (taskset, util-linux).
-import { execFileSync } from 'node:child_process';
+// skips it). BENCH_PINNED_ROUNDS (12) and BENCH_PINNED_SECONDS (4): the paired comparison of the
+// Node proxies, side by side on one pinned core (taskset, util-linux).
+import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { Pool } from 'undici';
 import { freePort, pinTree, start, stopAll, treeCpuSeconds, waitPort } from '../lib/processes.mjs';
 import { machine, table, writeSection } from '../lib/report.mjs';
@@ -24,11 +25,12 @@ const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const RATE = Number(process.env.BENCH_RATE ?? 2000);
 const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
-// The pinned comparison of the Node proxies (issue 12's HTTP/1.1 aims): rounds and seconds per run.
-const PINNED_ROUNDS = Number(process.env.BENCH_PINNED_ROUNDS ?? 20);
+// The paired comparison of the Node proxies (issue 12's HTTP/1.1 aims): rounds and seconds per run.
+const PINNED_ROUNDS = Number(process.env.BENCH_PINNED_ROUNDS ?? 12);
 const PINNED_SECONDS = Number(process.env.BENCH_PINNED_SECONDS ?? 4);
 // The Node.js that runs the ambassador and the other Node proxies (the images ship Node 24).
 const NODE = process.env.BENCH_NODE ?? process.execPath;
+const execFileAsync = promisify(execFile);
 const NODE_VERSION = execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim();
 const root = join(import.meta.dirname, '../..');
 const work = mkdtempSync(join(tmpdir(), 'bench-ambassador-'));
@@ -36,14 +38,11 @@ const work = mkdtempSync(join(tmpdir(), 'bench-ambassador-'));
 // and as many ambassador workers (workers: auto); the ambassador also runs with one worker.
 const CORES = availableParallelism();
 
-function wrk(port, seconds = SECONDS) {
-  const out = execFileSync(
-    'wrk',
-    ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`],
-    {
-      encoding: 'utf8',
-    },
-  );
+function wrkArgs(port, seconds) {
+  return ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', `http://127.0.0.1:${port}/`];
+}
+
+function parseWrk(out) {
   const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1]);
   const ms = (label) => {
     const match = new RegExp(`\\s${label}%\\s+([\\d.]+)(us|ms|s)`).exec(out);
@@ -53,6 +52,15 @@ function wrk(port, seconds = SECONDS) {
   };
   const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? '0';
   return { rps, p50: ms('50'), p99: ms('99'), errors: Number(errors) };
+}
+
+function wrk(port, seconds = SECONDS) {
+  return parseWrk(execFileSync('wrk', wrkArgs(port, seconds), { encoding: 'utf8' }));
+}
+
+async function wrkAsync(port, seconds) {
+  const { stdout } = await execFileAsync('wrk', wrkArgs(port, seconds), { encoding: 'utf8' });
+  return parseWrk(stdout);
 }
 
 /**
@@ -93,39 +101,54 @@ async function fixedRateLatency(port) {
   return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
 }
 
+/** The pairs measured side by side, [reference, compared]: each ratio is the second over the first. */
+const PAIRS = [
+  ['bare', 'ambassador'],
+  ['bareHeaders', 'ambassador'],
+  ['bare', 'bareHeaders'],
+  ['httpProxy', 'ambassador'],
+  ['httpProxy', 'bare'],
+];
+
 /**
- * Issue 12's HTTP/1.1 aims compare one Node event loop with another, so they are measured with
- * those proxies alone on one core and everything else (wrk, the upstream, this script) on the
- * other. Unpinned, the scheduler decides how wrk, the upstream and the proxy share the two cores:
- * the same proxy's CPU per request then moved by 15-30% from run to run and with the order the
- * processes were started in, more than the difference measured. Short runs in a rotating order,
- * and each figure the median of the per-round ratios, so that a burst of CPU steal hits both
- * sides of a ratio. Latency is not measured pinned: an idle vCPU woken across cores for every
- * request adds more than the proxies do (p50 about 0.9 ms for the bare proxy on this VM).
+ * Issue 12's HTTP/1.1 aims compare one Node event loop with another, so the two proxies of a pair
+ * are loaded at the same time, both pinned to core 1, each by its own wrk (wrk, the upstream and
+ * this script on core 0): the scheduler gives each half of the core, and whatever slows the vCPU
+ * (CPU steal, a neighbour's cache traffic) slows both sides of the ratio alike. Run one after the
+ * other, even alone on a core in 4 s turns, the same proxy's requests per CPU-second moved by up
+ * to 2x between consecutive turns on this VM, and a ratio's rounds spread over ±30%; side by side
+ * they spread over a few percent. The ratio for each round is the pair's requests per CPU-second
+ * (CPU per request) and requests/s, and each figure the median over the rounds. Latency is not
+ * measured this way: an idle vCPU woken across cores for every request adds more than the proxies do.
  */
-async function pinnedComparison(keys) {
+async function pairedComparison() {
   const all = `0-${CORES - 1}`;
+  const keys = [...new Set(PAIRS.flat())];
   pinTree(process.pid, '0');
   pinTree(processes.upstream.pid, '0');
   for (const key of keys) pinTree(processes[key].pid, '1');
   try {
     for (const key of keys) wrk(ports[key], 2); // warm-up, discarded
-    const runs = Object.fromEntries(keys.map((key) => [key, []]));
+    const rounds = Object.fromEntries(PAIRS.map((pair) => [pair.join('/'), []]));
     for (let round = 0; round < PINNED_ROUNDS; round++) {
-      for (let i = 0; i < keys.length; i++) {
-        const key = keys[(i + round) % keys.length];
-        const pid = processes[key].pid;
-        const cpuBefore = treeCpuSeconds(pid);
-        const run = wrk(ports[key], PINNED_SECONDS);
-        run.cpu = treeCpuSeconds(pid) - cpuBefore;
-        run.perCpu = (run.rps * PINNED_SECONDS) / run.cpu;
-        runs[key].push(run);
+      const line = [];
+      for (const pair of PAIRS) {
+        const before = pair.map((key) => treeCpuSeconds(processes[key].pid));
+        // Alternate which wrk starts first: the first has the core to itself for a few microseconds.
+        const order = round % 2 ? [1, 0] : [0, 1];
+        const started = order.map((side) => wrkAsync(ports[pair[side]], PINNED_SECONDS));
+        const finished = await Promise.all(started);
+        const runs = order.map((_, i) => finished[order.indexOf(i)]);
+        pair.forEach((key, i) => {
+          runs[i].cpu = treeCpuSeconds(processes[key].pid) - before[i];
+          runs[i].perCpu = (runs[i].rps * PINNED_SECONDS) / runs[i].cpu;
+        });
+        rounds[pair.join('/')].push(runs);
+        line.push(`${pair[0]} ${Math.round(runs[0].perCpu)} / ${pair[1]} ${Math.round(runs[1].perCpu)}`);
       }
-      console.log(
-        `pinned round ${round + 1}: ${keys.map((key) => `${key} ${Math.round(runs[key][round].rps)} req/s, ${Math.round(runs[key][round].perCpu)} per CPU-s`).join('; ')}`,
-      );
+      console.log(`paired round ${round + 1} (req per CPU-s): ${line.join('; ')}`);
     }
-    return runs;
+    return rounds;
   } finally {
     for (const key of ['upstream', ...keys]) pinTree(processes[key].pid, all);
     pinTree(process.pid, all);
@@ -363,7 +386,7 @@ try {
   const rate = {};
   for (const key of ['upstream', 'multi', 'ambassador', 'bare', 'haproxy', 'nginx'])
     rate[key] = await fixedRateLatency(ports[key]);
-  const pinned = await pinnedComparison(['bare', 'bareHeaders', 'ambassador', 'httpProxy']);
+  const paired = await pairedComparison();
 
   const r = (value) => Math.round(value).toLocaleString('en-US');
   const f = (value) => (Number.isFinite(value) ? value.toFixed(2) : 'n/a');
@@ -400,43 +423,53 @@ try {
   const tcpRatio = results.multiTcp.rps / results.haproxyTcp.rps;
   // The HTTP/1.1 aims of issue 12: features nearly free next to the bare node:http + undici proxy,
   // little added latency at a fixed rate, and well ahead of node-http-proxy (one event loop each),
-  // from the pinned comparison; the unpinned figures are shown beside them.
-  const pinnedRatio = (a, b, field) => median(pinned[a].map((run, i) => run[field] / pinned[b][i][field]));
-  const cpuPerRequest = pinnedRatio('bare', 'ambassador', 'perCpu');
-  const headersCost = pinnedRatio('bare', 'bareHeaders', 'perCpu');
-  const overHeaders = pinnedRatio('bareHeaders', 'ambassador', 'perCpu');
-  const overHttpProxy = pinnedRatio('ambassador', 'httpProxy', 'rps');
-  const bareOverHttpProxy = pinnedRatio('bare', 'httpProxy', 'rps');
+  // from the paired comparison; the unpinned figures are shown beside them.
+  const pairRatios = (reference, compared, field) => {
+    const values = paired[`${reference}/${compared}`].map(([a, b]) =>
+      field === 'perCpu' ? a.perCpu / b.perCpu : b.rps / a.rps,
+    );
+    return { median: median(values), min: Math.min(...values), max: Math.max(...values) };
+  };
+  const cpuPerRequest = pairRatios('bare', 'ambassador', 'perCpu').median;
+  const headersCost = pairRatios('bare', 'bareHeaders', 'perCpu').median;
+  const overHeaders = pairRatios('bareHeaders', 'ambassador', 'perCpu').median;
+  const overHttpProxy = pairRatios('httpProxy', 'ambassador', 'rps').median;
+  const bareOverHttpProxy = pairRatios('httpProxy', 'bare', 'rps').median;
   const addedP50 = rate.ambassador.p50 - rate.upstream.p50;
   const addedP99 = rate.ambassador.p99 - rate.upstream.p99;
   const unpinnedCpu = results.bare.perCpu / single.perCpu;
-  const pinnedLabels = {
+  const pairLabels = {
     bare: 'bare node:http + undici Pool (no features)',
     bareHeaders: "bare proxy + the ambassador's 4 added headers",
     ambassador: 'ambassador (http, 1 worker, all features)',
     httpProxy: 'node-http-proxy + keep-alive agent',
   };
-  const pinnedTable = table(
+  const spread = ({ median: mid, min, max }) =>
+    `**${mid.toFixed(2)}x** (${min.toFixed(2)}-${max.toFixed(2)})`;
+  const pairedTable = table(
     [
-      'proxy (alone on core 1)',
-      'req/s',
-      'req per CPU-s',
-      'CPU per request vs bare',
-      'req/s vs node-http-proxy',
+      'reference',
+      'compared',
+      'req per CPU-s, each',
+      'CPU per request, compared / reference',
+      'req/s, compared / reference',
     ],
-    Object.entries(pinnedLabels).map(([key, label]) => [
-      label,
-      r(median(pinned[key].map((run) => run.rps))),
-      r(median(pinned[key].map((run) => run.perCpu))),
-      `${pinnedRatio('bare', key, 'perCpu').toFixed(2)}x`,
-      `${pinnedRatio(key, 'httpProxy', 'rps').toFixed(2)}x`,
-    ]),
+    PAIRS.map(([reference, compared]) => {
+      const runs = paired[`${reference}/${compared}`];
+      return [
+        pairLabels[reference],
+        pairLabels[compared],
+        `${r(median(runs.map(([a]) => a.perCpu)))} / ${r(median(runs.map(([, b]) => b.perCpu)))}`,
+        spread(pairRatios(reference, compared, 'perCpu')),
+        spread(pairRatios(reference, compared, 'rps')),
+      ];
+    }),
   );
 
   const mark = (ok) => (ok ? 'met' : 'not met');
   const summary = [
-    `- HTTP/1.1 aims (1 worker, the default; the Node proxies pinned to a core of their own, medians of ${PINNED_ROUNDS} rounds): CPU per request **${cpuPerRequest.toFixed(2)}x** the bare node:http + undici proxy's (aim ≤ 1.1x: ${mark(cpuPerRequest <= 1.1)}); added latency at ${RATE} req/s (unpinned) p50 **${us(addedP50)} µs** (aim ≤ 300: ${mark(addedP50 <= 0.3)}), p99 **${us(addedP99)} µs** (aim ≤ 1000: ${mark(addedP99 <= 1)}), the bare proxy's ${us(rate.bare.p50 - rate.upstream.p50)} and ${us(rate.bare.p99 - rate.upstream.p99)} µs; req/s **${overHttpProxy.toFixed(2)}x** node-http-proxy's (aim ≥ 2x: ${mark(overHttpProxy >= 2)}; the bare proxy: ${bareOverHttpProxy.toFixed(2)}x)`,
-    `- what the features cost: the four headers the ambassador adds make the bare proxy's CPU per request ${headersCost.toFixed(2)}x; the ambassador's CPU per request is ${(1 / overHeaders).toFixed(2)}x that of the bare proxy sending the same headers (balancing, leases, retries, timeouts, metrics, the checks on every request)`,
+    `- HTTP/1.1 aims (1 worker, the default; the Node proxies in pairs side by side on one pinned core, medians of ${PINNED_ROUNDS} rounds): CPU per request **${cpuPerRequest.toFixed(2)}x** the bare node:http + undici proxy's (aim ≤ 1.1x: ${mark(cpuPerRequest <= 1.1)}); added latency at ${RATE} req/s (unpinned) p50 **${us(addedP50)} µs** (aim ≤ 300: ${mark(addedP50 <= 0.3)}), p99 **${us(addedP99)} µs** (aim ≤ 1000: ${mark(addedP99 <= 1)}), the bare proxy's ${us(rate.bare.p50 - rate.upstream.p50)} and ${us(rate.bare.p99 - rate.upstream.p99)} µs; req/s **${overHttpProxy.toFixed(2)}x** node-http-proxy's (aim ≥ 2x: ${mark(overHttpProxy >= 2)}; the bare proxy: ${bareOverHttpProxy.toFixed(2)}x)`,
+    `- what the features cost: the four headers the ambassador adds make the bare proxy's CPU per request ${headersCost.toFixed(2)}x; the ambassador's CPU per request is ${overHeaders.toFixed(2)}x that of the bare proxy sending the same headers (balancing, leases, retries, timeouts, metrics, the checks on every request)`,
     `- unpinned (every process free to use both cores, as in the throughput table below): CPU per request ${unpinnedCpu.toFixed(2)}x the bare proxy's, req/s ${ratio(single.rps, results.httpProxy.rps)} node-http-proxy's`,
     `- ambassador (workers: ${CORES}) / HAProxy (${CORES} threads): **${ratio(ours.rps, results.haproxy.rps)}** req/s, p99 ${f(ours.p99)} ms vs ${f(results.haproxy.p99)} ms; with 1 worker ${ratio(single.rps, results.haproxy.rps)}`,
     `- requests per CPU-second of the proxy itself: ambassador ${r(ours.perCpu)} (1 worker ${r(single.perCpu)}), bare undici proxy ${r(results.bare.perCpu)}, HAProxy ${r(results.haproxy.perCpu)}, nginx ${r(results.nginx.perCpu)}: the ambassador does **${ratio(ours.perCpu, results.haproxy.perCpu)}** of HAProxy's work per unit of CPU`,
@@ -453,9 +486,9 @@ Command: \`npm run bench:ambassador\` (wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --
 
 ${summary}
 
-The Node proxies side by side, pinned: each alone on core 1 while wrk (-c${CONNECTIONS}, ${PINNED_SECONDS} s runs), the upstream and this script share core 0; ${PINNED_ROUNDS} rounds in a rotating order, each ratio the median of the per-round ratios (what issue 12's aims are judged on: on two shared cores the scheduler's placement of wrk, the upstream and the proxy moved one proxy's CPU per request by 15-30% between runs):
+The Node proxies in pairs, side by side: both proxies of a pair pinned to core 1 and loaded at the same time, each by its own wrk (-c${CONNECTIONS}, ${PINNED_SECONDS} s), while the two wrk, the upstream and this script share core 0; ${PINNED_ROUNDS} rounds over the pairs, each ratio the median of the per-round ratios with their range (what issue 12's aims are judged on: whatever slows the vCPU slows both sides of a ratio alike; run one after the other, even pinned, consecutive 4 s turns of the same proxy differed by up to 2x on this VM). Requests per CPU-second are what each proxy answered per second of CPU it used; sharing a core, each gets about half of it, so its req/s ratio is its efficiency ratio too:
 
-${pinnedTable}
+${pairedTable}
 
 Throughput (closed loop, ${CONNECTIONS} connections, nothing pinned):
 
@@ -482,7 +515,7 @@ pinned, 12 s of wrk -c32) put the busy time per request at 147 µs for the ambas
 the bare proxy sending the same four headers, of which \`writev\` and the upstream \`write\` took
 48 µs and 57 µs (their cost moves more between runs than the whole of the ambassador's own
 JavaScript, about 5 µs: the retry layer, the lease, the forward handler, the header filter). The
-pinned table splits the rest: the four headers the ambassador adds (X-Forwarded-For/-Proto/-Host,
+paired table splits the rest: the four headers the ambassador adds (X-Forwarded-For/-Proto/-Host,
 x-request-id), which undici validates and serialises and the kernel carries, and everything else.
 Measured and removed earlier: a \`randomUUID\` per request (about 1% of CPU; request ids are now a
 per-process random prefix and a counter), a \`'close'\` closure per response, \`Server.address()\`
@@ -490,17 +523,16 @@ per request (3%). Measured and not a cost: the h2c sniffing in front of HTTP/1.1
 connection; \`http2: false\` made no difference), the metrics (plain numbers on the data path, read
 at scrape time). The 2x node-http-proxy aim is at the edge of what any node:http + undici proxy
 reaches on this machine: the bare one, with no features at all, reaches ${bareOverHttpProxy.toFixed(2)}x
-node-http-proxy's req/s pinned (${ratio(results.bare.rps, results.httpProxy.rps)} unpinned), the
+node-http-proxy's req/s side by side (${ratio(results.bare.rps, results.httpProxy.rps)} unpinned), the
 ambassador ${overHttpProxy.toFixed(2)}x (${ratio(single.rps, results.httpProxy.rps)}). The added latency at ${RATE} req/s is
 measured unpinned, each proxy in turn for ${LATENCY_SECONDS} s: on this shared 2-vCPU VM it moves
 with CPU steal from run to run (the table shows HAProxy and the bare Node proxy beside the
-ambassador, all measured the same way), so compare within the table rather than with the aim alone. The pinned ratio is higher here than in shorter runs on 2026-12-03 with only the four Node
-proxies and the upstream started (1.06-1.12x over 6-12 rounds, the ambassador about as costly as
-the bare proxy with the same headers); after this run's unpinned phases the ambassador answers
-fewer requests per CPU-second while the bare proxies do not. Not found to be the cause: a leak (the
-live heap after each full GC stayed at 19 MB through 72 s of alternating http and tcp load), the
-load on its tcp listener, the fixed-rate phase, or the other processes (each tried alone before a
-pinned comparison).
+ambassador, all measured the same way), so compare within the table rather than with the aim alone.
+Until 2026-12-03 the Node proxies were compared one after the other, each alone on the pinned core
+in 4 s turns: the CPU-per-request ratio to the bare proxy came out anywhere from 1.06x to 1.37x
+between runs of the same build, larger after the unpinned phases than in short runs, and no cause
+in the ambassador was found (not a leak, not its tcp listener, not the fixed-rate phase). Side by
+side, the same ratio's rounds agree within a few percent, run after run.
 
 Latency at a fixed ${RATE} req/s (well below saturation), and what each proxy adds over direct (a negative value: the direct run's own tail was worse, noise at the millisecond scale on this shared VM):
 
