@@ -67,38 +67,76 @@ async function wrkAsync(port, seconds) {
  * Latency at a fixed request rate well below saturation (open loop): every millisecond a tick sends its
  * share of RATE requests over a keep-alive pool, whether or not earlier ones have returned, and each
  * is timed from its send with a high-resolution clock. The client's own cost is the same for every
- * target, so subtracting the direct numbers leaves what the proxy adds.
+ * target, so subtracting the direct numbers leaves what the proxy adds. One call is one window of
+ * `ticks` ms on an open pool; the samples are appended to `times`.
  */
-async function fixedRateLatency(port) {
-  const pool = new Pool(`http://127.0.0.1:${port}`, { connections: 64, pipelining: 1 });
-  const times = [];
+async function fixedRateWindow(pool, ticks, times, warmupTicks = 0) {
   const perTick = Math.max(1, Math.round(RATE / 1000));
-  const ticks = LATENCY_SECONDS * 1000;
-  const warmupTicks = 500;
   const inFlight = [];
+  // Ticks are scheduled against the clock, not chained, so a slow tick does not lower the rate.
+  const begin = performance.now();
+  for (let tick = 0; tick < ticks + warmupTicks; tick++) {
+    const due = begin + tick;
+    const wait = due - performance.now();
+    if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
+    for (let i = 0; i < perTick; i++) {
+      const started = performance.now();
+      inFlight.push(
+        pool.request({ path: '/', method: 'GET' }).then(async (response) => {
+          await response.body.dump();
+          if (tick >= warmupTicks) times.push(performance.now() - started);
+        }),
+      );
+    }
+  }
+  await Promise.all(inFlight);
+}
+
+const LATENCY_WINDOWS = 10;
+
+/**
+ * The fixed-rate latency of every target in LATENCY_WINDOWS short windows taken in a rotating
+ * order, so that a burst of CPU steal on this shared VM (a millisecond stall shows in every p99)
+ * falls on the targets alike instead of on whichever ran during it. Each target's p50 and p99 are
+ * over all its windows' samples; `windowP99` is the median of its windows' own p99s.
+ */
+async function fixedRateLatency(keys) {
+  const pools = Object.fromEntries(
+    keys.map((key) => [key, new Pool(`http://127.0.0.1:${ports[key]}`, { connections: 64, pipelining: 1 })]),
+  );
+  const samples = Object.fromEntries(keys.map((key) => [key, []]));
+  const windowP99s = Object.fromEntries(keys.map((key) => [key, []]));
+  const percentile = (sorted, q) => sorted[Math.floor(sorted.length * q)];
   try {
-    // Ticks are scheduled against the clock, not chained, so a slow tick does not lower the rate.
-    const begin = performance.now();
-    for (let tick = 0; tick < ticks + warmupTicks; tick++) {
-      const due = begin + tick;
-      const wait = due - performance.now();
-      if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
-      for (let i = 0; i < perTick; i++) {
-        const started = performance.now();
-        inFlight.push(
-          pool.request({ path: '/', method: 'GET' }).then(async (response) => {
-            await response.body.dump();
-            if (tick >= warmupTicks) times.push(performance.now() - started);
-          }),
+    for (const key of keys) await fixedRateWindow(pools[key], 0, [], 500); // warm-up, discarded
+    const ticks = Math.round((LATENCY_SECONDS * 1000) / LATENCY_WINDOWS);
+    for (let window = 0; window < LATENCY_WINDOWS; window++) {
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[(i + window) % keys.length];
+        const times = [];
+        await fixedRateWindow(pools[key], ticks, times);
+        windowP99s[key].push(
+          percentile(
+            times.sort((x, y) => x - y),
+            0.99,
+          ),
         );
+        samples[key].push(...times);
       }
     }
-    await Promise.all(inFlight);
   } finally {
-    await pool.close();
+    await Promise.all(Object.values(pools).map((pool) => pool.close()));
   }
-  times.sort((x, y) => x - y);
-  return { p50: times[Math.floor(times.length * 0.5)], p99: times[Math.floor(times.length * 0.99)] };
+  return Object.fromEntries(
+    keys.map((key) => {
+      const sorted = samples[key].sort((x, y) => x - y);
+      const p99s = windowP99s[key].sort((x, y) => x - y);
+      return [
+        key,
+        { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), windowP99: percentile(p99s, 0.5) },
+      ];
+    }),
+  );
 }
 
 /** The pairs measured side by side, [reference, compared]: each ratio is the second over the first. */
@@ -383,9 +421,7 @@ try {
       perCpu: (total('rps') * SECONDS) / total('cpu'),
     };
   }
-  const rate = {};
-  for (const key of ['upstream', 'multi', 'ambassador', 'bare', 'haproxy', 'nginx'])
-    rate[key] = await fixedRateLatency(ports[key]);
+  const rate = await fixedRateLatency(['upstream', 'multi', 'ambassador', 'bare', 'haproxy', 'nginx']);
   const paired = await pairedComparison();
 
   const r = (value) => Math.round(value).toLocaleString('en-US');
@@ -409,13 +445,15 @@ try {
     }),
   );
   const added = table(
-    ['path', 'p50 µs', 'p99 µs', 'added p50 µs', 'added p99 µs'],
+    ['path', 'p50 µs', 'p99 µs', 'added p50 µs', 'added p99 µs', 'median window p99 µs', 'added µs'],
     ['upstream', 'multi', 'ambassador', 'bare', 'haproxy', 'nginx'].map((key) => [
       results[key].label,
       us(rate[key].p50),
       us(rate[key].p99),
       key === 'upstream' ? '' : us(rate[key].p50 - rate.upstream.p50),
       key === 'upstream' ? '' : us(rate[key].p99 - rate.upstream.p99),
+      us(rate[key].windowP99),
+      key === 'upstream' ? '' : us(rate[key].windowP99 - rate.upstream.windowP99),
     ]),
   );
   const ours = results.multi;
@@ -482,7 +520,7 @@ try {
     value >= aim ? 'meets its aim in this run' : 'is below its aim in this run';
   const markdown = `## ambassador
 
-Command: \`npm run bench:ambassador\` (wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --latency, ${ROUNDS} rounds over all targets in turn after a discarded warm-up run of each, medians shown; latency at a fixed ${RATE} req/s for ${LATENCY_SECONDS} s, open loop over a keep-alive pool, timed in the client). Upstream: nginx (1 worker) returning a 24-byte body, keep-alive everywhere. Every proxy may use all ${CORES} cores: HAProxy \`nbthread ${CORES}\` (its default), nginx \`worker_processes ${CORES}\`, the ambassador \`workers: ${CORES}\` (and once with 1 worker, its default). The load generator and the upstream share those cores. CPU is what the proxy's processes used during the measured run (/proc). The Node proxies run on Node.js ${NODE_VERSION}. Machine: ${machine()}. Date: ${new Date().toISOString().slice(0, 10)}.
+Command: \`npm run bench:ambassador\` (wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --latency, ${ROUNDS} rounds over all targets in turn after a discarded warm-up run of each, medians shown; latency at a fixed ${RATE} req/s for ${LATENCY_SECONDS} s per target in ${LATENCY_WINDOWS} interleaved windows, open loop over a keep-alive pool, timed in the client). Upstream: nginx (1 worker) returning a 24-byte body, keep-alive everywhere. Every proxy may use all ${CORES} cores: HAProxy \`nbthread ${CORES}\` (its default), nginx \`worker_processes ${CORES}\`, the ambassador \`workers: ${CORES}\` (and once with 1 worker, its default). The load generator and the upstream share those cores. CPU is what the proxy's processes used during the measured run (/proc). The Node proxies run on Node.js ${NODE_VERSION}. Machine: ${machine()}. Date: ${new Date().toISOString().slice(0, 10)}.
 
 ${summary}
 
@@ -525,16 +563,17 @@ at scrape time). The 2x node-http-proxy aim is at the edge of what any node:http
 reaches on this machine: the bare one, with no features at all, reaches ${bareOverHttpProxy.toFixed(2)}x
 node-http-proxy's req/s side by side (${ratio(results.bare.rps, results.httpProxy.rps)} unpinned), the
 ambassador ${overHttpProxy.toFixed(2)}x (${ratio(single.rps, results.httpProxy.rps)}). The added latency at ${RATE} req/s is
-measured unpinned, each proxy in turn for ${LATENCY_SECONDS} s: on this shared 2-vCPU VM it moves
-with CPU steal from run to run (the table shows HAProxy and the bare Node proxy beside the
-ambassador, all measured the same way), so compare within the table rather than with the aim alone.
+measured unpinned, in ${LATENCY_WINDOWS} windows per target taken in a rotating order: on this shared
+2-vCPU VM a stall of the vCPU (CPU steal) shows in the p99 of whatever runs during it, so the table
+also gives the median of each target's per-window p99s, which such a stall moves less (the
+table shows HAProxy and the bare Node proxy beside the ambassador, all measured the same way).
 Until 2026-12-03 the Node proxies were compared one after the other, each alone on the pinned core
 in 4 s turns: the CPU-per-request ratio to the bare proxy came out anywhere from 1.06x to 1.37x
 between runs of the same build, larger after the unpinned phases than in short runs, and no cause
 in the ambassador was found (not a leak, not its tcp listener, not the fixed-rate phase). Side by
 side, the same ratio's rounds agree within a few percent, run after run.
 
-Latency at a fixed ${RATE} req/s (well below saturation), and what each proxy adds over direct (a negative value: the direct run's own tail was worse, noise at the millisecond scale on this shared VM):
+Latency at a fixed ${RATE} req/s (well below saturation), and what each proxy adds over direct (a negative value: the direct target's own tail was worse, noise at the millisecond scale on this shared VM); p50 and p99 over all of a target's samples, then the median of its per-window p99s:
 
 ${added}`;
   console.log(`\n${markdown}`);
