@@ -8,7 +8,7 @@
 // BENCH_WRITE=0 to print without touching BENCHMARKS.md, BENCH_GRPC=0 to skip the HTTP/2 and gRPC
 // part (bench/ambassador/grpc.mjs: h2load and gRPC unary, needs nghttp2-client for h2load).
 // Then the redis sharding part (redis.mjs; alone: `node bench/ambassador/redis.mjs`; BENCH_REDIS=0
-// skips it). BENCH_PINNED_ROUNDS (12) and BENCH_PINNED_SECONDS (4): the paired comparison of the
+// skips it). BENCH_PINNED_ROUNDS (12) and BENCH_PINNED_SECONDS (3): the paired comparison of the
 // Node proxies, side by side on one pinned core (taskset, util-linux).
 import { execFile, execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -27,7 +27,7 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 // The paired comparison of the Node proxies (issue 12's HTTP/1.1 aims): rounds and seconds per run.
 const PINNED_ROUNDS = Number(process.env.BENCH_PINNED_ROUNDS ?? 12);
-const PINNED_SECONDS = Number(process.env.BENCH_PINNED_SECONDS ?? 4);
+const PINNED_SECONDS = Number(process.env.BENCH_PINNED_SECONDS ?? 3);
 // The Node.js that runs the ambassador and the other Node proxies (the images ship Node 24).
 const NODE = process.env.BENCH_NODE ?? process.execPath;
 const execFileAsync = promisify(execFile);
@@ -147,38 +147,68 @@ const PAIRS = [
   ['httpProxy', 'ambassador'],
   ['httpProxy', 'bare'],
 ];
+/** The order a round runs them in: no proxy sits out more than two turns in a row (see below). */
+const PAIR_SCHEDULE = [0, 4, 1, 3, 2];
 
 /**
  * Issue 12's HTTP/1.1 aims compare one Node event loop with another, so the two proxies of a pair
  * are loaded at the same time, both pinned to core 1, each by its own wrk (wrk, the upstream and
- * this script on core 0): the scheduler gives each half of the core, and whatever slows the vCPU
- * (CPU steal, a neighbour's cache traffic) slows both sides of the ratio alike. Run one after the
- * other, even alone on a core in 4 s turns, the same proxy's requests per CPU-second moved by up
- * to 2x between consecutive turns on this VM, and a ratio's rounds spread over ±30%; side by side
- * they spread over a few percent. The ratio for each round is the pair's requests per CPU-second
- * (CPU per request) and requests/s, and each figure the median over the rounds. Latency is not
- * measured this way: an idle vCPU woken across cores for every request adds more than the proxies do.
+ * this script on core 0), in processes of their own started for this comparison: the scheduler
+ * gives each half of the core, and whatever slows the vCPU (CPU steal, a neighbour's cache
+ * traffic) slows both sides of the ratio alike. Run one after the other, even alone on a core in
+ * 4 s turns, the same proxy's requests per CPU-second moved by up to 2x between consecutive turns
+ * on this VM, and a ratio's rounds spread over ±30%; side by side they spread over a few percent.
+ * All four at once spread wider again (1.06x-1.40x): four event loops on one core. The ratio for
+ * each round is the pair's requests per CPU-second (CPU per request) and requests/s, and each
+ * figure the median over the rounds. A proxy waits at most two turns (2 x BENCH_PINNED_SECONDS)
+ * for its next: V8's memory reducer acts on a process idle for about 8 s and changes its speed
+ * afterwards (see pairedComparison). Latency is not measured this way: an idle vCPU woken across
+ * cores for every request adds more than the proxies do.
  */
 async function pairedComparison() {
   const all = `0-${CORES - 1}`;
   const keys = [...new Set(PAIRS.flat())];
+  // Fresh processes with one history: a Node process that served load, sat idle for a minute (the
+  // other targets' turns) and serves again runs its JavaScript at another speed than one that never
+  // idled (V8's memory reducer shrinks the heap when idle: 1.12x-1.18x CPU per request afterwards
+  // on Node 20, for the bare proxy as for the ambassador; 0.85x on Node 24), so proxies that took
+  // part in the phases above in different ways would not be compared like for like.
+  const paired = {};
+  const pairedPorts = {};
+  for (const key of [...keys, 'pairedTcp', 'pairedAdmin']) pairedPorts[key] = await freePort();
+  paired.ambassador = startAmbassador(
+    'ambassador-paired',
+    { http: pairedPorts.ambassador, tcp: pairedPorts.pairedTcp, admin: pairedPorts.pairedAdmin },
+    1,
+  );
+  paired.bare = startBareUndici('bare-paired.mjs', pairedPorts.bare, BARE_HEADERS);
+  paired.bareHeaders = startBareUndici(
+    'bare-headers-paired.mjs',
+    pairedPorts.bareHeaders,
+    AMBASSADOR_HEADERS,
+  );
+  paired.httpProxy = startHttpProxy('http-proxy-paired.cjs', pairedPorts.httpProxy);
+  for (const key of keys) await waitPort(pairedPorts[key]);
   pinTree(process.pid, '0');
   pinTree(processes.upstream.pid, '0');
-  for (const key of keys) pinTree(processes[key].pid, '1');
+  for (const key of keys) pinTree(paired[key].pid, '1');
   try {
-    for (const key of keys) wrk(ports[key], 2); // warm-up, discarded
+    // Warm-up, discarded: all at once, so that none idles while the others warm up.
+    await Promise.all(keys.map((key) => wrkAsync(pairedPorts[key], 5)));
     const rounds = Object.fromEntries(PAIRS.map((pair) => [pair.join('/'), []]));
     for (let round = 0; round < PINNED_ROUNDS; round++) {
       const line = [];
-      for (const pair of PAIRS) {
-        const before = pair.map((key) => treeCpuSeconds(processes[key].pid));
+      for (const index of PAIR_SCHEDULE) {
+        const pair = PAIRS[index];
+        const before = pair.map((key) => treeCpuSeconds(paired[key].pid));
         // Alternate which wrk starts first: the first has the core to itself for a few microseconds.
         const order = round % 2 ? [1, 0] : [0, 1];
-        const started = order.map((side) => wrkAsync(ports[pair[side]], PINNED_SECONDS));
-        const finished = await Promise.all(started);
+        const finished = await Promise.all(
+          order.map((side) => wrkAsync(pairedPorts[pair[side]], PINNED_SECONDS)),
+        );
         const runs = order.map((_, i) => finished[order.indexOf(i)]);
         pair.forEach((key, i) => {
-          runs[i].cpu = treeCpuSeconds(processes[key].pid) - before[i];
+          runs[i].cpu = treeCpuSeconds(paired[key].pid) - before[i];
           runs[i].perCpu = (runs[i].rps * PINNED_SECONDS) / runs[i].cpu;
         });
         rounds[pair.join('/')].push(runs);
@@ -188,8 +218,9 @@ async function pairedComparison() {
     }
     return rounds;
   } finally {
-    for (const key of ['upstream', ...keys]) pinTree(processes[key].pid, all);
+    pinTree(processes.upstream.pid, all);
     pinTree(process.pid, all);
+    for (const key of keys) paired[key].kill('SIGTERM');
   }
 }
 
@@ -296,16 +327,19 @@ processes.multi = startAmbassador(
 processes.multiTcp = processes.multi;
 
 // The data-path alternatives, each the smallest correct proxy of its kind.
-writeFileSync(
-  join(work, 'http-proxy.cjs'),
-  `const http = require('node:http');
+function startHttpProxy(file, port) {
+  writeFileSync(
+    join(work, file),
+    `const http = require('node:http');
 const httpProxy = require(${JSON.stringify(join(root, 'node_modules/http-proxy'))});
 const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
 const proxy = httpProxy.createProxyServer({ target: 'http://127.0.0.1:${ports.upstream}', agent });
 proxy.on('error', (error, req, res) => { res.writeHead?.(502); res.end(); });
-http.createServer((req, res) => proxy.web(req, res)).listen(${ports.httpProxy}, '127.0.0.1');`,
-);
-processes.httpProxy = start(NODE, [join(work, 'http-proxy.cjs')]);
+http.createServer((req, res) => proxy.web(req, res)).listen(${port}, '127.0.0.1');`,
+  );
+  return start(NODE, [join(work, file)]);
+}
+processes.httpProxy = startHttpProxy('http-proxy.cjs', ports.httpProxy);
 /**
  * The smallest node:http + undici proxy, with no features; \`headers\` is the JavaScript expression
  * (evaluated per request, \`req\` in scope, \`id\` a counter) of the headers it sends upstream.
@@ -329,15 +363,13 @@ http.createServer((req, res) => {
   );
   return start(NODE, [join(work, file)]);
 }
-processes.bare = startBareUndici('bare-undici.mjs', ports.bare, '{ host: req.headers.host }');
+const BARE_HEADERS = '{ host: req.headers.host }';
+processes.bare = startBareUndici('bare-undici.mjs', ports.bare, BARE_HEADERS);
 // The same bare proxy sending the four headers the ambassador adds (X-Forwarded-For/-Proto/-Host,
 // a generated x-request-id): what those headers cost in undici and on the wire, apart from the rest.
-processes.bareHeaders = startBareUndici(
-  'bare-undici-headers.mjs',
-  ports.bareHeaders,
-  `['host', req.headers.host, 'x-forwarded-for', req.socket.remoteAddress, 'x-forwarded-proto', 'http',
-    'x-forwarded-host', req.headers.host, 'x-request-id', '5f0c6a2e-1b7d-4c3a-9e21-' + (id++).toString(16).padStart(12, '0')]`,
-);
+const AMBASSADOR_HEADERS = `['host', req.headers.host, 'x-forwarded-for', req.socket.remoteAddress, 'x-forwarded-proto', 'http',
+    'x-forwarded-host', req.headers.host, 'x-request-id', '5f0c6a2e-1b7d-4c3a-9e21-' + (id++).toString(16).padStart(12, '0')]`;
+processes.bareHeaders = startBareUndici('bare-undici-headers.mjs', ports.bareHeaders, AMBASSADOR_HEADERS);
 // The plain way to pipe TCP in Node ('data' events and write() with backpressure, no features):
 // what the ambassador's tcp path is measured against inside Node.
 writeFileSync(
@@ -524,7 +556,7 @@ Command: \`npm run bench:ambassador\` (wrk -t1 -c${CONNECTIONS} -d${SECONDS}s --
 
 ${summary}
 
-The Node proxies in pairs, side by side: both proxies of a pair pinned to core 1 and loaded at the same time, each by its own wrk (-c${CONNECTIONS}, ${PINNED_SECONDS} s), while the two wrk, the upstream and this script share core 0; ${PINNED_ROUNDS} rounds over the pairs, each ratio the median of the per-round ratios with their range (what issue 12's aims are judged on: whatever slows the vCPU slows both sides of a ratio alike; run one after the other, even pinned, consecutive 4 s turns of the same proxy differed by up to 2x on this VM). Requests per CPU-second are what each proxy answered per second of CPU it used; sharing a core, each gets about half of it, so its req/s ratio is its efficiency ratio too:
+The Node proxies in pairs, side by side: fresh processes of their own (started for this comparison, after a discarded 5 s warm-up of all at once), both proxies of a pair pinned to core 1 and loaded at the same time, each by its own wrk (-c${CONNECTIONS}, ${PINNED_SECONDS} s), while the two wrk, the upstream and this script share core 0; ${PINNED_ROUNDS} rounds over the pairs, each ratio the median of the per-round ratios with their range (what issue 12's aims are judged on: whatever slows the vCPU slows both sides of a ratio alike; run one after the other, even pinned, consecutive 4 s turns of the same proxy differed by up to 2x on this VM). Requests per CPU-second are what each proxy answered per second of CPU it used; sharing a core, each gets about half of it, so its req/s ratio is its efficiency ratio too:
 
 ${pairedTable}
 
@@ -569,9 +601,14 @@ also gives the median of each target's per-window p99s, which such a stall moves
 table shows HAProxy and the bare Node proxy beside the ambassador, all measured the same way).
 Until 2026-12-03 the Node proxies were compared one after the other, each alone on the pinned core
 in 4 s turns: the CPU-per-request ratio to the bare proxy came out anywhere from 1.06x to 1.37x
-between runs of the same build, larger after the unpinned phases than in short runs, and no cause
-in the ambassador was found (not a leak, not its tcp listener, not the fixed-rate phase). Side by
-side, the same ratio's rounds agree within a few percent, run after run.
+between runs of the same build. Two causes, both now taken out. Turns: consecutive 4 s turns of one
+proxy differ by up to 2x on this VM; side by side, a ratio's rounds agree within a few percent.
+History: the ratio was larger after the unpinned phases because the ambassador had served load and
+then sat idle while the other targets ran, and a Node process does that differently afterwards:
+V8's memory reducer shrinks the heap of an idle process, and on Node 20 the same process then needs
+1.12x-1.18x the CPU per request it needed before (the bare proxy as much as the ambassador; with
+\`--no-memory-reducer\` 1.00x; on Node 24, the images' runtime, 0.85x: faster). So the paired
+comparison runs on processes started for it, all with the same history.
 
 Latency at a fixed ${RATE} req/s (well below saturation), and what each proxy adds over direct (a negative value: the direct target's own tail was worse, noise at the millisecond scale on this shared VM); p50 and p99 over all of a target's samples, then the median of its per-window p99s:
 
