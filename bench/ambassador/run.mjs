@@ -202,11 +202,10 @@ async function pairedComparison() {
         const pair = PAIRS[index];
         const before = pair.map((key) => treeCpuSeconds(paired[key].pid));
         // Alternate which wrk starts first: the first has the core to itself for a few microseconds.
-        const order = round % 2 ? [1, 0] : [0, 1];
-        const finished = await Promise.all(
-          order.map((side) => wrkAsync(pairedPorts[pair[side]], PINNED_SECONDS)),
-        );
-        const runs = order.map((_, i) => finished[order.indexOf(i)]);
+        const started = [];
+        for (const side of round % 2 ? [1, 0] : [0, 1])
+          started[side] = wrkAsync(pairedPorts[pair[side]], PINNED_SECONDS);
+        const runs = await Promise.all(started);
         pair.forEach((key, i) => {
           runs[i].cpu = treeCpuSeconds(paired[key].pid) - before[i];
           runs[i].perCpu = (runs[i].rps * PINNED_SECONDS) / runs[i].cpu;
@@ -237,7 +236,6 @@ for (const name of [
   'nginx',
   'httpProxy',
   'bare',
-  'bareHeaders',
   'barePipe',
   'admin',
 ])
@@ -365,11 +363,11 @@ http.createServer((req, res) => {
 }
 const BARE_HEADERS = '{ host: req.headers.host }';
 processes.bare = startBareUndici('bare-undici.mjs', ports.bare, BARE_HEADERS);
-// The same bare proxy sending the four headers the ambassador adds (X-Forwarded-For/-Proto/-Host,
-// a generated x-request-id): what those headers cost in undici and on the wire, apart from the rest.
+// The headers of the same bare proxy sending the four the ambassador adds (X-Forwarded-For/-Proto/
+// -Host, a generated x-request-id): what those cost in undici and on the wire, apart from the rest
+// (measured in the paired comparison only).
 const AMBASSADOR_HEADERS = `['host', req.headers.host, 'x-forwarded-for', req.socket.remoteAddress, 'x-forwarded-proto', 'http',
     'x-forwarded-host', req.headers.host, 'x-request-id', '5f0c6a2e-1b7d-4c3a-9e21-' + (id++).toString(16).padStart(12, '0')]`;
-processes.bareHeaders = startBareUndici('bare-undici-headers.mjs', ports.bareHeaders, AMBASSADOR_HEADERS);
 // The plain way to pipe TCP in Node ('data' events and write() with backpressure, no features):
 // what the ambassador's tcp path is measured against inside Node.
 writeFileSync(
@@ -399,7 +397,6 @@ try {
     'haproxyTcp',
     'httpProxy',
     'bare',
-    'bareHeaders',
     'barePipe',
   ])
     await waitPort(ports[name]);

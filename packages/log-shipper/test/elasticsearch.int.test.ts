@@ -10,7 +10,7 @@ import {
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type EsServer, freePort, startElasticsearch } from '../../../test/support/elasticsearch.js';
-import { type RunningShipper, sleep, startShipper, until, workDir } from './helpers.js';
+import { completeLines, type RunningShipper, sleep, startShipper, until, workDir } from './helpers.js';
 
 // A real Elasticsearch (scripts/elasticsearch.sh); this file stops and starts it for the outage test.
 let es: EsServer;
@@ -251,8 +251,8 @@ describe('log-shipper -> a real Elasticsearch', () => {
     await until('two documents', async () => (await count(`${index}-*`)) === 2, 60_000);
     const deadLetters = await until('a dead letter', () => {
       const file = join(dir, 'dead-letter.ndjson');
-      const text = existsSync(file) ? readFileSync(file, 'utf8') : '';
-      return text.endsWith('\n') ? text.trim().split('\n') : undefined; // wait for a whole line
+      const lines = completeLines(existsSync(file) ? readFileSync(file, 'utf8') : '');
+      return lines.length ? lines : undefined;
     });
     return deadLetters.map((text) => JSON.parse(text) as DeadLetter);
   }
