@@ -10,14 +10,14 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchNode } from '../lib/node.mjs';
 import { freePort, start, stopAll, treeCpuSeconds, waitPort } from '../lib/processes.mjs';
 import { machine, table, writeSection } from '../lib/report.mjs';
 
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 10);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const STREAMS = Number(process.env.BENCH_GRPC_STREAMS ?? 64);
-const NODE = process.env.BENCH_NODE ?? process.execPath;
-const NODE_VERSION = execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim();
+const { path: NODE, version: NODE_VERSION } = benchNode();
 const CORES = availableParallelism();
 const root = join(import.meta.dirname, '../..');
 const work = mkdtempSync(join(tmpdir(), 'bench-ambassador-grpc-'));

@@ -12,13 +12,14 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { benchNode } from '../lib/node.mjs';
 import { freePort, start, stopAll, treeCpuSeconds, waitPort } from '../lib/processes.mjs';
 import { machine, table, writeSection } from '../lib/report.mjs';
 
 const REQUESTS = Number(process.env.BENCH_REDIS_REQUESTS ?? 100_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CLIENTS = 50;
-const NODE = process.env.BENCH_NODE ?? process.execPath;
+const { path: NODE } = benchNode();
 const BASELINE = process.env.BENCH_REDIS_BASELINE;
 const root = join(import.meta.dirname, '../..');
 

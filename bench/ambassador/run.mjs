@@ -4,7 +4,8 @@
 // Also: the added latency at a fixed rate well below saturation, TCP mode against HAProxy
 // `mode tcp`, and the data-path choice (undici vs node-http-proxy vs the bare Node ceiling).
 // Knobs: BENCH_SECONDS (10) per wrk run, BENCH_ROUNDS (3), BENCH_CONNECTIONS (32), BENCH_RATE (2000),
-// BENCH_LATENCY_SECONDS (10), BENCH_NODE (the node binary for the Node proxies; default: this one),
+// BENCH_LATENCY_SECONDS (10), BENCH_NODE (the node binary for the Node proxies; default: Node 24, the images'
+// runtime: this one if it is 24, else fetched with npx as .ci/run does),
 // BENCH_WRITE=0 to print without touching BENCHMARKS.md, BENCH_GRPC=0 to skip the HTTP/2 and gRPC
 // part (bench/ambassador/grpc.mjs: h2load and gRPC unary, needs nghttp2-client for h2load).
 // Then the redis sharding part (redis.mjs; alone: `node bench/ambassador/redis.mjs`; BENCH_REDIS=0
@@ -16,7 +17,16 @@ import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Pool } from 'undici';
-import { freePort, pinTree, start, stopAll, treeCpuSeconds, waitPort } from '../lib/processes.mjs';
+import { benchNode } from '../lib/node.mjs';
+import {
+  freePort,
+  pinTree,
+  start,
+  stopAll,
+  treeCpuSeconds,
+  treeSchedStat,
+  waitPort,
+} from '../lib/processes.mjs';
 import { machine, table, writeSection } from '../lib/report.mjs';
 import { runRedisBench } from './redis.mjs';
 
@@ -28,10 +38,9 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 // The paired comparison of the Node proxies (issue 12's HTTP/1.1 aims): rounds and seconds per run.
 const PINNED_ROUNDS = Number(process.env.BENCH_PINNED_ROUNDS ?? 12);
 const PINNED_SECONDS = Number(process.env.BENCH_PINNED_SECONDS ?? 3);
-// The Node.js that runs the ambassador and the other Node proxies (the images ship Node 24).
-const NODE = process.env.BENCH_NODE ?? process.execPath;
+// The Node.js that runs the ambassador and the other Node proxies: the images' (bench/lib/node.mjs).
+const { path: NODE, version: NODE_VERSION } = benchNode();
 const execFileAsync = promisify(execFile);
-const NODE_VERSION = execFileSync(NODE, ['--version'], { encoding: 'utf8' }).trim();
 const root = join(import.meta.dirname, '../..');
 const work = mkdtempSync(join(tmpdir(), 'bench-ambassador-'));
 // Every proxy may use every core: HAProxy's default thread count, as many nginx worker processes,
@@ -106,6 +115,8 @@ async function fixedRateLatency(keys) {
   );
   const samples = Object.fromEntries(keys.map((key) => [key, []]));
   const windowP99s = Object.fromEntries(keys.map((key) => [key, []]));
+  // What the scheduler saw of each target's processes during its windows (for direct: the upstream).
+  const sched = Object.fromEntries(keys.map((key) => [key, { runNs: 0, waitNs: 0 }]));
   const percentile = (sorted, q) => sorted[Math.floor(sorted.length * q)];
   try {
     for (const key of keys) await fixedRateWindow(pools[key], 0, [], 500); // warm-up, discarded
@@ -114,7 +125,11 @@ async function fixedRateLatency(keys) {
       for (let i = 0; i < keys.length; i++) {
         const key = keys[(i + window) % keys.length];
         const times = [];
+        const before = treeSchedStat(processes[key].pid);
         await fixedRateWindow(pools[key], ticks, times);
+        const after = treeSchedStat(processes[key].pid);
+        sched[key].runNs += after.runNs - before.runNs;
+        sched[key].waitNs += after.waitNs - before.waitNs;
         windowP99s[key].push(
           percentile(
             times.sort((x, y) => x - y),
@@ -133,7 +148,14 @@ async function fixedRateLatency(keys) {
       const p99s = windowP99s[key].sort((x, y) => x - y);
       return [
         key,
-        { p50: percentile(sorted, 0.5), p99: percentile(sorted, 0.99), windowP99: percentile(p99s, 0.5) },
+        {
+          p50: percentile(sorted, 0.5),
+          p99: percentile(sorted, 0.99),
+          windowP99: percentile(p99s, 0.5),
+          // per request, in ms like the latencies
+          cpu: sched[key].runNs / 1e6 / sorted.length,
+          runQueueWait: sched[key].waitNs / 1e6 / sorted.length,
+        },
       ];
     }),
   );
@@ -474,7 +496,17 @@ try {
     }),
   );
   const added = table(
-    ['path', 'p50 µs', 'p99 µs', 'added p50 µs', 'added p99 µs', 'median window p99 µs', 'added µs'],
+    [
+      'path',
+      'p50 µs',
+      'p99 µs',
+      'added p50 µs',
+      'added p99 µs',
+      'median window p99 µs',
+      'added µs',
+      'CPU µs per request',
+      'run-queue wait µs per request',
+    ],
     ['upstream', 'multi', 'ambassador', 'bare', 'haproxy', 'nginx'].map((key) => [
       results[key].label,
       us(rate[key].p50),
@@ -483,6 +515,8 @@ try {
       key === 'upstream' ? '' : us(rate[key].p99 - rate.upstream.p99),
       us(rate[key].windowP99),
       key === 'upstream' ? '' : us(rate[key].windowP99 - rate.upstream.windowP99),
+      us(rate[key].cpu),
+      us(rate[key].runQueueWait),
     ]),
   );
   const ours = results.multi;
@@ -535,7 +569,7 @@ try {
 
   const mark = (ok) => (ok ? 'met' : 'not met');
   const summary = [
-    `- HTTP/1.1 aims (1 worker, the default; the Node proxies in pairs side by side on one pinned core, medians of ${PINNED_ROUNDS} rounds): CPU per request **${cpuPerRequest.toFixed(2)}x** the bare node:http + undici proxy's (aim ≤ 1.1x: ${mark(cpuPerRequest <= 1.1)}); added latency at ${RATE} req/s (unpinned) p50 **${us(addedP50)} µs** (aim ≤ 300: ${mark(addedP50 <= 0.3)}), p99 **${us(addedP99)} µs** (aim ≤ 1000: ${mark(addedP99 <= 1)}), the bare proxy's ${us(rate.bare.p50 - rate.upstream.p50)} and ${us(rate.bare.p99 - rate.upstream.p99)} µs; req/s **${overHttpProxy.toFixed(2)}x** node-http-proxy's (aim ≥ 2x: ${mark(overHttpProxy >= 2)}; the bare proxy: ${bareOverHttpProxy.toFixed(2)}x)`,
+    `- HTTP/1.1 aims (1 worker, the default; the Node proxies in pairs side by side on one pinned core, medians of ${PINNED_ROUNDS} rounds): CPU per request **${cpuPerRequest.toFixed(2)}x** the bare node:http + undici proxy's (aim ≤ 1.1x: ${mark(cpuPerRequest <= 1.1)}); added latency at ${RATE} req/s (unpinned) p50 **${us(addedP50)} µs** (aim ≤ 300: ${mark(addedP50 <= 0.3)}), p99 **${us(addedP99)} µs** (aim ≤ 1000: ${mark(addedP99 <= 1)}), the bare proxy's ${us(rate.bare.p50 - rate.upstream.p50)} and ${us(rate.bare.p99 - rate.upstream.p99)} µs (so over that floor of a Node proxy on this machine the ambassador adds ${us(rate.ambassador.p50 - rate.bare.p50)} µs at p50, ${us(rate.ambassador.p99 - rate.bare.p99)} µs at p99, ${us(rate.ambassador.windowP99 - rate.bare.windowP99)} µs in the median window p99); req/s **${overHttpProxy.toFixed(2)}x** node-http-proxy's (aim ≥ 2x: ${mark(overHttpProxy >= 2)}; the bare proxy: ${bareOverHttpProxy.toFixed(2)}x)`,
     `- what the features cost: the four headers the ambassador adds make the bare proxy's CPU per request ${headersCost.toFixed(2)}x; the ambassador's CPU per request is ${overHeaders.toFixed(2)}x that of the bare proxy sending the same headers (balancing, leases, retries, timeouts, metrics, the checks on every request)`,
     `- unpinned (every process free to use both cores, as in the throughput table below): CPU per request ${unpinnedCpu.toFixed(2)}x the bare proxy's, req/s ${ratio(single.rps, results.httpProxy.rps)} node-http-proxy's`,
     `- ambassador (workers: ${CORES}) / HAProxy (${CORES} threads): **${ratio(ours.rps, results.haproxy.rps)}** req/s, p99 ${f(ours.p99)} ms vs ${f(results.haproxy.p99)} ms; with 1 worker ${ratio(single.rps, results.haproxy.rps)}`,
@@ -606,6 +640,19 @@ V8's memory reducer shrinks the heap of an idle process, and on Node 20 the same
 1.12x-1.18x the CPU per request it needed before (the bare proxy as much as the ambassador; with
 \`--no-memory-reducer\` 1.00x; on Node 24, the images' runtime, 0.85x: faster). So the paired
 comparison runs on processes started for it, all with the same history.
+
+Why the Node proxies add more latency than HAProxy and nginx at a rate this low, and why the
+bare one, with no features at all, adds nearly as much as the ambassador: at ${RATE} req/s every
+request finds the proxy asleep, so it pays a wake-up and runs with cold caches. The bare proxy used
+${us(rate.bare.cpu)} µs of CPU per request here against ${Math.round(1e6 / results.bare.perCpu)} µs under full load (the
+ambassador ${us(rate.ambassador.cpu)} against ${Math.round(1e6 / single.perCpu)}, HAProxy ${us(rate.haproxy.cpu)} against
+${Math.round(1e6 / results.haproxy.perCpu)}), and a request crosses the proxy twice, each time after a wake-up whose
+run-queue wait (the scheduler's own account, /proc/<pid>/task/*/schedstat) the last column shows.
+Most of a Node proxy's added p50 is that CPU; the p99 is the VM's: a thread woken on this 2-vCPU
+guest waits for a CPU for milliseconds now and then, even with the machine mostly idle
+(\`perf sched latency\` during such a run, 2026-12-04: 80-130 µs average wait per wake-up, 4-5 ms
+maxima, for nginx as for Node). So the summary gives what the ambassador adds over the bare Node
+proxy beside issue 12's figure, what it adds over direct.
 
 Latency at a fixed ${RATE} req/s (well below saturation), and what each proxy adds over direct (a negative value: the direct target's own tail was worse, noise at the millisecond scale on this shared VM); p50 and p99 over all of a target's samples, then the median of its per-window p99s:
 

@@ -79,3 +79,28 @@ export function treeCpuSeconds(pid) {
   for (const child of childPids(pid)) seconds += treeCpuSeconds(child);
   return seconds;
 }
+
+/**
+ * The scheduler's account of a process and all its descendants, every thread included
+ * (/proc/<pid>/task/<tid>/schedstat): nanoseconds on a CPU, and nanoseconds runnable but waiting
+ * for one (woken and not yet running, or preempted). Zeros once the process is gone.
+ */
+export function treeSchedStat(pid) {
+  let runNs = 0;
+  let waitNs = 0;
+  try {
+    for (const task of readdirSync(`/proc/${pid}/task`)) {
+      const [run, wait] = readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ');
+      runNs += Number(run);
+      waitNs += Number(wait);
+    }
+  } catch {
+    // the process (or one of its threads) is gone
+  }
+  for (const child of childPids(pid)) {
+    const sub = treeSchedStat(child);
+    runNs += sub.runNs;
+    waitNs += sub.waitNs;
+  }
+  return { runNs, waitNs };
+}
